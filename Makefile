@@ -1,0 +1,77 @@
+# TensorFlow-versus-PyTorch benchmark suite. `make help` lists the targets.
+#
+# PYTHON picks the interpreter. By default a .venv is built from requirements.txt on
+# first use; pass PYTHON=python3 to use an existing environment (e.g. a CUDA machine
+# that already has torch) and skip the install.
+
+SHELL := /bin/bash
+VENV ?= .venv
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(VENV)/bin/python
+DEPS := $(VENV)/.installed
+else
+DEPS :=
+endif
+
+PROFILE ?= full
+DEVICE ?= cpu,cuda
+RESULTS ?= results
+FORMAT ?= table
+THRESHOLD ?= 10%
+REPEAT ?= 2
+K ?=
+OUT ?= build
+
+PYTEST := $(PYTHON) -m pytest
+TOOL := $(PYTHON) -m benchruns
+opt = $(if $(2),$(1) $(2))
+
+.DEFAULT_GOAL := help
+.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab history baseline report clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+bench: $(DEPS) ## run the benchmarks (PROFILE=quick|full, DEVICE=cpu,cuda) and save the run under results/
+	$(PYTEST) benches --profile=$(PROFILE) --device=$(DEVICE) --save-run --results-dir=$(RESULTS) $(ARGS)
+
+bench-quick: ## the quick profile (about 2 minutes on 2 CPU cores)
+	$(MAKE) bench PROFILE=quick
+
+bench-cuda-smoke: $(DEPS) ## the CUDA cases of the quick profile, torch only is enough (PYTHON=python3 on a GPU box)
+	$(PYTEST) benches --profile=quick --device=cuda -m cuda --save-run --results-dir=$(RESULTS) $(ARGS)
+
+test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks
+	$(PYTEST) tests
+	$(PYTEST) benches --profile=smoke --benchmark-disable -p no:cacheprovider
+
+compare: $(DEPS) ## median ratio with CI and verdict per benchmark (BASE= CAND= FORMAT=table|md|json)
+	$(TOOL) compare $(call opt,--base,$(BASE)) $(call opt,--cand,$(CAND)) --format=$(FORMAT) --results-dir=$(RESULTS) $(ARGS)
+
+gate: $(DEPS) ## exit 1 on a significant regression beyond THRESHOLD (BASE= CAND= THRESHOLD=10%)
+	$(TOOL) gate $(call opt,--base,$(BASE)) $(call opt,--cand,$(CAND)) --threshold=$(THRESHOLD) --results-dir=$(RESULTS) $(ARGS)
+
+diff: $(DEPS) ## what differs between two result files (A=path B=path)
+	$(TOOL) diff $(A) $(B) $(ARGS)
+
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=2), then gate
+	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+
+history: $(DEPS) ## trend plots with step changes for this machine's runs, into build/history
+	$(TOOL) history --results-dir=$(RESULTS) --out=$(OUT)/history $(ARGS)
+
+baseline: $(DEPS) ## mark RUN=path (default: this machine's newest run) as the gate's baseline
+	$(TOOL) baseline $(call opt,--run,$(RUN)) --results-dir=$(RESULTS) $(ARGS)
+
+report: $(DEPS) ## verdicts on the usual TF-vs-PyTorch claims with plots, into build/report
+	$(TOOL) report $(call opt,--run,$(RUN)) --results-dir=$(RESULTS) --out=$(OUT)/report $(ARGS)
+
+clean: ## remove caches and build output (never results/)
+	rm -rf .pytest_cache .benchmarks $(OUT) .cache results/.incoming
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,154 @@
+"""Static versus dynamic graphs: TensorFlow eager / tf.function / XLA against PyTorch
+eager / torch.compile / TorchScript / torch.export, for inference and training steps.
+
+Two questions, two benchmarks:
+- ``test_steady_state``: the per-step time once warm. Tracing and compiling happen
+  before the clock starts, parity with the reference is checked on the first output,
+  and a retrace or recompile during timing fails the case.
+- ``test_first_call``: the cost of the first call of a graph mode (trace plus
+  compile plus one step) on fresh parameters, and the break-even number of steps
+  after which it beats eager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import statistics
+import time
+
+import pytest
+
+from benches.workloads import PASSES, WORKLOADS, UnsupportedMode
+from benches.workloads.parity import assert_close
+from conftest import fence_for
+
+pytestmark = pytest.mark.graph
+
+ALL_WORKLOADS = list(WORKLOADS)
+MODES = {"torch": ["eager", "compile", "script", "export"], "tensorflow": ["eager", "function", "xla"]}
+# First-call modes: torch.compile once with an empty inductor cache (cold) and once with
+# the on-disk cache filled (warm, what a second process start pays).
+FIRST_CALL_MODES = {"torch": ["compile-cold", "compile-warm", "script", "export"], "tensorflow": ["function", "xla"]}
+
+GRID = {
+    "smoke": [dict(workload=ALL_WORKLOADS, batch=[8], pass_=PASSES, mode=MODES)],
+    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=MODES)],
+    "full": [
+        dict(workload=ALL_WORKLOADS, batch=[1, 32, 256], pass_=PASSES, mode=MODES),
+        dict(workload=["mlp-small", "mlp-large"], batch=[1024], pass_=PASSES, mode=MODES),
+    ],
+}
+FIRST_CALL_GRID = {
+    "smoke": [dict(workload=["mlp-small"], batch=[8], pass_=PASSES, mode=FIRST_CALL_MODES)],
+    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES)],
+    "full": [dict(workload=ALL_WORKLOADS, batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES)],
+}
+FIRST_CALL_ROUNDS = {"compile-cold": 1}  # a cold compile is slow and its spread small
+DEFAULT_FIRST_CALL_ROUNDS = 3
+WARM_STEPS = 3
+
+
+def runner(framework: str):
+    return importlib.import_module(f"benches.workloads.{'torch' if framework == 'torch' else 'tf'}_runner")
+
+
+def prepare(framework, mode, workload, pass_, batch, device):
+    try:
+        return runner(framework).prepare(WORKLOADS[workload], mode, pass_, batch, device)
+    except UnsupportedMode as exc:
+        pytest.skip(f"{framework} {mode} cannot run {workload}: {exc}")
+
+
+@functools.lru_cache(maxsize=None)
+def reference_output(workload: str, pass_: str, batch: int):
+    """The eager output (inference) or first loss (train), computed on the CPU."""
+    for framework in ("torch", "tensorflow"):
+        try:
+            case = runner(framework).prepare(WORKLOADS[workload], "eager", pass_, batch, "cpu")
+        except ImportError:
+            continue
+        return to_numpy(case.step())
+    pytest.skip("neither framework is importable")
+
+
+def to_numpy(value):
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return value.numpy()
+
+
+def check_parity(output, workload, pass_, batch, label):
+    assert_close(to_numpy(output), reference_output(workload, pass_, batch), f"{label} vs reference")
+
+
+def group_name(workload, pass_, batch, device):
+    return f"graph/{workload}/{pass_}/b{batch}/{device}"
+
+
+def test_steady_state(measure, framework, mode, workload, pass_, batch, device):
+    """Per-step time of one mode, warm: the dynamic-versus-static cost per step."""
+    case = prepare(framework, mode, workload, pass_, batch, device)
+    check_parity(case.step(), workload, pass_, batch, f"{framework} {mode}")
+    for _ in range(WARM_STEPS):
+        case.step()
+    graphs_before = case.graph_count()
+    measure(
+        case.step,
+        framework=framework, device=device, group=group_name(workload, pass_, batch, device),
+        samples=batch, mode=mode, workload=workload, batch=batch, **{"pass": pass_},
+        legacy=mode == "script",
+    )
+    retraced = case.graph_count() - graphs_before
+    assert retraced == 0, f"{framework} {mode} traced or compiled {retraced} new graph(s) during the timed phase"
+
+
+@pytest.mark.grid(FIRST_CALL_GRID)
+def test_first_call(benchmark, threads, framework, mode, workload, pass_, batch, device):
+    """Cost of the first call (trace + compile + one step) and steps to break even with eager."""
+    base_mode, _, cache = mode.partition("-")
+    fence = fence_for(framework, device)
+    state = {}
+
+    def setup():
+        stack = contextlib.ExitStack()
+        if framework == "torch" and base_mode == "compile":
+            stack.enter_context(runner("torch").compile_cache(cold=(cache == "cold")))
+        state["stack"] = stack
+        state["case"] = prepare(framework, base_mode, workload, pass_, batch, device)
+        return (state["case"],), {}
+
+    def first_call(case):
+        fence(case.step())
+
+    benchmark.group = f"graph-first-call/{workload}/{pass_}/b{batch}/{device}"
+    benchmark.extra_info.update(framework=framework, mode=mode, device=device, workload=workload,
+                                batch=batch, threads=threads, **{"pass": pass_})
+    rounds = FIRST_CALL_ROUNDS.get(mode, DEFAULT_FIRST_CALL_ROUNDS)
+    if framework == "torch" and cache == "warm":
+        with runner("torch").compile_cache(cold=False):  # fill the disk cache once, untimed
+            fence(prepare(framework, base_mode, workload, pass_, batch, device).step())
+    benchmark.pedantic(first_call, setup=setup, teardown=lambda case: state["stack"].close(), rounds=rounds)
+
+    steady = median_step_seconds(state["case"].step, fence)
+    eager = median_step_seconds(prepare(framework, "eager", workload, pass_, batch, device).step, fence)
+    if benchmark.stats is not None:
+        compile_s = max(benchmark.stats.stats.median - steady, 0.0)
+        saving = eager - steady
+        benchmark.extra_info.update(
+            compile_s=compile_s, steady_step_s=steady, eager_step_s=eager,
+            break_even_steps=compile_s / saving if saving > 0 else None,
+        )
+
+
+def median_step_seconds(step, fence, repeats: int = 15) -> float:
+    """Median fenced step time after a short warm-up: the figure break-even divides by."""
+    for _ in range(WARM_STEPS):
+        fence(step())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fence(step())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -1,0 +1,145 @@
+"""Steps of a workload in each PyTorch mode: eager, torch.compile, TorchScript, torch.export.
+
+``prepare`` returns a Case whose ``step`` runs one inference or training step with its
+inputs bound. Nothing is compiled until the first call, so that first call is the
+compile cost the first-call benchmarks time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import Case, UnsupportedMode
+from . import torch_models
+from .specs import LEARNING_RATE, Workload, make_batch, make_weights
+
+MODES = ("eager", "compile", "script", "export")
+LEGACY_MODES = {"script": "TorchScript, deprecated since torch 2.13"}
+
+
+class _Loss(nn.Module):
+    """Model plus MSE loss as one module, so a whole forward-and-loss is what gets compiled."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args):
+        *inputs, target = args
+        return F.mse_loss(self.model(*inputs), target)
+
+
+def _transform(module: nn.Module, mode: str, workload: Workload, args: tuple) -> nn.Module:
+    if mode == "eager":
+        return module
+    if mode == "compile":
+        return torch.compile(module)
+    if mode == "script":
+        if workload.name == "rnn-loop":  # tracing would bake the step count into the graph
+            if isinstance(module, _Loss):  # script the model; the MSE around it stays Python
+                module.model = torch.jit.script(module.model)
+                return module
+            return torch.jit.script(module)
+        return torch.jit.trace(module, args, check_trace=False)
+    if mode == "export":
+        return torch.export.export(module, args).module()
+    raise ValueError(f"unknown torch mode {mode!r}")
+
+
+def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, seed: int = 0) -> Case:
+    """Build fresh parameters and inputs for one (mode, pass).
+
+    The mode's transformation (trace, script, export, compile) happens inside the
+    first ``case.step()``, which then replaces itself with the plain step: so the
+    first call carries the whole compile cost, as it does for tf.function.
+    """
+    if mode == "export" and workload.name == "rnn-loop":
+        raise UnsupportedMode(
+            "torch.export cannot capture a Python loop whose trip count is data: it needs "
+            "rewriting with torch._higher_order_ops.while_loop")
+    model = torch_models.build(workload, make_weights(workload, seed)).to(device)
+    x, target = make_batch(workload, batch)
+    args = torch_models.inputs(workload, x, device)
+    if pass_ == "train":
+        args = args + (torch.from_numpy(target).to(device),)
+    case = Case(step=None, graph_count=_graph_count if mode == "compile" else _zero, model=model)
+
+    def first_step():
+        if pass_ == "inference":
+            with torch.no_grad():
+                case.module = _transform(model.eval(), mode, workload, args)
+            case.step = _inference_step(case.module, args)
+        else:
+            case.module = _transform(_Loss(model), mode, workload, args)
+            case.step = _train_step(case.module, args)
+        return case.step()
+
+    case.step = first_step
+    return case
+
+
+def _inference_step(fn, args):
+    def step():
+        with torch.no_grad():
+            return fn(*args)
+
+    return step
+
+
+def _train_step(fn, args):
+    params = [p for _, p in fn.named_parameters()]
+
+    def step():
+        loss = fn(*args)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-LEARNING_RATE)
+        return loss
+
+    return step
+
+
+def _zero() -> int:
+    return 0
+
+
+def _graph_count() -> int:
+    """Graphs dynamo has compiled so far in this process (a recompile adds one)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+@contextlib.contextmanager
+def compile_cache(cold: bool):
+    """Cold: a fresh, empty inductor cache for this block; warm: dynamo reset, disk cache kept."""
+    from torch._inductor.utils import clear_caches, fresh_cache
+
+    torch._dynamo.reset()
+    if cold:
+        with fresh_cache():
+            yield
+    else:
+        clear_caches()  # in-memory caches: a new process would not have them either
+        yield
+
+
+def forward_numpy(workload: Workload, mode: str, batch: int) -> np.ndarray:
+    case = prepare(workload, mode, "inference", batch, "cpu")
+    return case.step().numpy()
+
+
+def loss_and_grads(workload: Workload, batch: int) -> tuple[float, dict[str, np.ndarray]]:
+    """Eager loss and gradients in the canonical numpy layout, for the parity check."""
+    model = torch_models.build(workload, make_weights(workload))
+    x, target = make_batch(workload, batch)
+    args = torch_models.inputs(workload, x, "cpu") + (torch.from_numpy(target),)
+    loss = _Loss(model)(*args)
+    names = [n for n, _ in model.named_parameters()]
+    grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()])
+    return float(loss.detach()), model.canonical(dict(zip(names, grads)))
