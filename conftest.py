@@ -180,15 +180,28 @@ def profile(pytestconfig) -> str:
     return pytestconfig.tfpt["profile"]
 
 
+@pytest.fixture(scope="session")
+def ideals() -> dict[str, float]:
+    """Median seconds of the reference cases measured earlier in this run, by key.
+
+    A reference case (the numpy ideal, the machine's copy limit) is measured with
+    ``measure(..., sets_ideal=key)``; a later case doing the same work passes
+    ``ideal=key`` and records ``fraction_of_ideal`` = ideal time / its own time.
+    """
+    return {}
+
+
 @pytest.fixture
-def measure(benchmark, threads):
+def measure(benchmark, threads, ideals):
     """Time ``fn`` fenced for its framework and device; describe the case in extra_info.
 
     ``samples`` (per call) adds samples_per_s, ``nbytes`` adds bytes and gbps, both
-    from the median round so one slow round does not move them.
+    from the median round so one slow round does not move them. ``ideal`` and
+    ``sets_ideal`` relate the case to a reference measured in the same run.
     """
 
-    def _measure(fn, *, framework, device, group, samples=None, nbytes=None, fence=None, **info):
+    def _measure(fn, *, framework, device, group, samples=None, nbytes=None, fence=None,
+                 ideal=None, sets_ideal=None, **info):
         benchmark.group = group
         benchmark.extra_info.update(framework=framework, device=device, threads=threads, **info)
         result = benchmark(fenced(fn, fence or fence_for(framework, device)))
@@ -199,6 +212,10 @@ def measure(benchmark, threads):
             if nbytes:
                 benchmark.extra_info["bytes"] = nbytes
                 benchmark.extra_info["gbps"] = nbytes / median / 1e9
+            if sets_ideal:
+                ideals[sets_ideal] = median
+            if ideal and ideal in ideals:
+                benchmark.extra_info["fraction_of_ideal"] = ideals[ideal] / median
         return result
 
     return _measure

@@ -1,0 +1,233 @@
+"""Command line: ``python -m benchruns {compare,gate,diff,ab,history,baseline,report}``.
+
+Exit codes: 0 ok, 1 the gate found a regression, 2 bad input (one line on stderr
+naming the file or option and the problem; never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .runs import BadInput
+
+FORMATS = ("table", "md", "json")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: usage text would bury the message in CI logs."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _alpha(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --alpha value {text!r}: a number such as 0.01") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"bad --alpha value {text!r}: must be between 0 and 1")
+    return value
+
+
+def _pair_options(p, results=True):
+    p.add_argument("--base", help="baseline run file (default: the marked baseline, else the run before the candidate)")
+    p.add_argument("--cand", help="candidate run file (default: this machine's newest run)")
+    p.add_argument("--results-dir", default="results", help="saved runs, results/<machine-key>/ (default: results)")
+    p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
+    p.add_argument("--allow-different-machines", action="store_true", help="compare runs whose machine keys differ")
+
+
+def _judge_options(p, fmt=True):
+    p.add_argument("--threshold", default="10%", help="slowdown to catch, for groups not in the config (default 10%%)")
+    p.add_argument("--config", help="TOML file of per-group thresholds (default: benchruns/thresholds.toml)")
+    p.add_argument("--no-config", action="store_true", help="ignore the per-group threshold file")
+    p.add_argument("--alpha", type=_alpha, default=0.01, help="significance level after Benjamini-Hochberg (default 0.01)")
+    if fmt:
+        p.add_argument("--format", choices=FORMATS, default="table", help="table, md (CI summaries) or json")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m benchruns", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("compare", help="per-benchmark median ratio, 95%% CI and verdict between two runs",
+                       description="One row per benchmark: base and candidate medians, ratio cand/base with its "
+                       "bootstrap 95%% CI, and a verdict (faster/slower/unchanged) from a Mann-Whitney U test plus "
+                       "an effect-size threshold (see benchruns/stats.py).")
+    _pair_options(p)
+    _judge_options(p)
+
+    p = sub.add_parser("gate", help="exit 1 if a benchmark got significantly slower beyond its threshold",
+                       description="Exit 0 when nothing regressed, 1 when at least one benchmark is significantly "
+                       "slower beyond its threshold (listed), 2 on bad input. Per-group thresholds come from a TOML "
+                       "file of glob patterns on group names.")
+    _pair_options(p)
+    _judge_options(p)
+
+    p = sub.add_parser("diff", help="benchmarks added/removed, changed machine and commit fields, median changes",
+                       description="What differs between two run files: benchmarks added and removed, machine_info "
+                       "and commit_info fields that changed, and median changes sorted by size.")
+    p.add_argument("a", help="older run file")
+    p.add_argument("b", help="newer run file")
+    p.add_argument("--format", choices=FORMATS, default="table")
+
+    p = sub.add_parser("ab", help="same-job A/B: run the benches at REF and here, alternately, then gate",
+                       description="Run `pytest benches --profile=quick` alternately A B A B: A in a temporary git "
+                       "worktree of --base-ref (or with --base-python on this tree), B in the current tree; pool "
+                       "each side's rounds per benchmark and gate B against A. Nothing is saved to results/.")
+    p.add_argument("--base-ref", default="", help="git ref for side A (a temporary worktree)")
+    p.add_argument("-k", dest="k", default="", help="pytest -k expression selecting benchmarks")
+    p.add_argument("--repeat", type=int, default=2, help="runs per side, alternating (default 2)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for side B (and A unless --base-python)")
+    p.add_argument("--base-python", help="interpreter for side A; without --base-ref, A runs on this same tree")
+    p.add_argument("--profile", default="quick", help="benchmark profile (default quick)")
+    _judge_options(p)
+
+    p = sub.add_parser("history", help="trend plots with detected step changes, and an index",
+                       description="For every benchmark of this machine's runs: a PNG of the median with its IQR band "
+                       "per run, the baseline marked, step changes found by a penalised piecewise-constant fit "
+                       "highlighted; plus index.md and index.html.")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
+    p.add_argument("--out", default="build/history", help="output folder (default build/history)")
+
+    p = sub.add_parser("baseline", help="mark a run as the baseline for compare/gate",
+                       description="Write results/<machine-key>/BASELINE naming the run; run files are never modified.")
+    p.add_argument("--run", help="run file (default: this machine's newest run)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
+
+    sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
+    return parser
+
+
+def _load_pair(args):
+    from .runs import check_same_machine, default_pair, load_run
+
+    notes: list[str] = []
+    base_path, cand_path = default_pair(args.base, args.cand, args.results_dir, args.machine, notes)
+    base, cand = load_run(base_path), load_run(cand_path)
+    warning = check_same_machine(base, cand, args.allow_different_machines)
+    if warning:
+        notes.append(warning)
+    return base, cand, notes
+
+
+def _thresholds(args):
+    from .config import load_thresholds
+
+    return load_thresholds(args.threshold, args.config, not args.no_config)
+
+
+def cmd_compare(args) -> int:
+    from . import compare
+
+    thresholds = _thresholds(args)
+    base, cand, notes = _load_pair(args)
+    cmp = compare.build(base, cand, thresholds, args.alpha)
+    for note in notes + cmp.notes:
+        print(note, file=sys.stderr)
+    print(compare.render(cmp, args.format))
+    return 0
+
+
+def cmd_gate(args) -> int:
+    from . import compare, gate
+
+    thresholds = _thresholds(args)
+    base, cand, notes = _load_pair(args)
+    cmp = compare.build(base, cand, thresholds, args.alpha)
+    for note in notes + cmp.notes:
+        print(note, file=sys.stderr)
+    text, code = gate.report(cmp, args.format)
+    print(text)
+    return code
+
+
+def cmd_diff(args) -> int:
+    from . import diff
+    from .runs import load_run
+
+    a, b = load_run(args.a), load_run(args.b)
+    print(diff.render(diff.build(a, b), args.format))
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from . import storage
+    from .runs import load_run, machine_folder, saved_runs
+
+    if args.run:
+        load_run(args.run)
+        path = Path(args.run)
+        folder = path.parent
+        if folder.resolve().parent != Path(args.results_dir).resolve():
+            raise BadInput(f"{args.run}: not a saved run under {args.results_dir}/<machine-key>/; a baseline must be one")
+    else:
+        folder = machine_folder(args.results_dir, args.machine)
+        path = saved_runs(folder)[-1]
+        load_run(path)
+    storage.write_baseline(folder, path)
+    print(f"baseline for {folder.name}: {path.name}")
+    return 0
+
+
+def cmd_history(args) -> int:
+    from . import history
+
+    return history.main(args)
+
+
+def cmd_ab(args) -> int:
+    from . import ab
+
+    return ab.main(args)
+
+
+def cmd_report(argv) -> int:
+    if any(a in ("-h", "--help") for a in argv[:1]) and not _has_report():
+        print("usage: python -m benchruns report [...]: verdicts on TF-vs-PyTorch claims (benchruns/report.py, not installed yet)")
+        return 0
+    import importlib
+
+    try:
+        report = importlib.import_module(f"{__package__}.report")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.report":
+            print("benchruns report: benchruns/report.py is not written yet; nothing to run", file=sys.stderr)
+            return 2
+        raise
+    return int(report.main(argv) or 0)
+
+
+def _has_report() -> bool:
+    return (Path(__file__).parent / "report.py").is_file()
+
+
+COMMANDS = {
+    "compare": cmd_compare,
+    "gate": cmd_gate,
+    "diff": cmd_diff,
+    "baseline": cmd_baseline,
+    "history": cmd_history,
+    "ab": cmd_ab,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":
+        # report.py owns its options; it gets everything after the word "report"
+        return cmd_report(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BadInput as exc:
+        print(f"benchruns {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"benchruns {args.command}: interrupted", file=sys.stderr)
+        return 130

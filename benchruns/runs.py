@@ -1,0 +1,228 @@
+"""Load and validate saved runs, and pick which runs a command compares.
+
+Every problem with a user's input becomes a ``BadInput`` whose message is one line that
+names the file and the problem; the CLI prints it and exits 2. Validation happens here,
+before any command writes anything, so bad input never leaves partial output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import storage
+from .machine import KEY_FIELDS, current_machine_info, machine_key
+
+
+class BadInput(Exception):
+    """A user mistake: bad path, bad file, bad option. Exit code 2, one line, no traceback."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass
+class Bench:
+    """One benchmark of a run: identity, summary statistics and (when saved) raw round times."""
+
+    fullname: str
+    name: str
+    group: str
+    median: float
+    q1: float
+    q3: float
+    rounds: int
+    data: np.ndarray | None
+    extra_info: dict = field(default_factory=dict)
+    params: dict | None = None
+
+
+@dataclass
+class Run:
+    path: Path
+    machine_info: dict
+    commit_info: dict
+    datetime: str
+    benchmarks: dict[str, Bench]
+
+    @property
+    def key(self) -> str:
+        return self.machine_info.get("machine_key") or machine_key(self.machine_info)
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def commit(self) -> str:
+        cid = (self.commit_info or {}).get("id") or "nogit"
+        return cid[:7] + ("-dirty" if (self.commit_info or {}).get("dirty") else "")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _parse_json(path: Path):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not JSON (not UTF-8 text)") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    if not text.strip():
+        raise BadInput(f"{path}: empty file, not a pytest-benchmark run")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()) - 1:
+            raise BadInput(f"{path}: truncated JSON (ends at byte {len(text)}); the run was cut off") from None
+        raise BadInput(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def _bench(path: Path, index: int, raw) -> Bench:
+    if not isinstance(raw, dict) or not isinstance(raw.get("fullname"), str) or not isinstance(raw.get("stats"), dict):
+        raise BadInput(f"{path}: benchmark #{index} has no 'fullname' or 'stats'; not a pytest-benchmark run")
+    stats = raw["stats"]
+    name = raw.get("name") or raw["fullname"]
+    data = stats.get("data")
+    if data is not None:
+        try:
+            data = np.asarray(data, dtype=float)
+        except (TypeError, ValueError):
+            raise BadInput(f"{path}: benchmark '{name}' has non-numeric stats.data") from None
+        if data.ndim != 1 or data.size == 0:
+            data = None
+        elif not np.all(np.isfinite(data)) or np.any(data <= 0):
+            raise BadInput(f"{path}: benchmark '{name}' has NaN, infinite or non-positive timings in stats.data")
+    if not _positive(stats.get("median")):
+        raise BadInput(f"{path}: benchmark '{name}' has a NaN, missing or non-positive stats.median")
+    median = float(stats["median"])
+    q1 = float(stats["q1"]) if _positive(stats.get("q1")) else median
+    q3 = float(stats["q3"]) if _positive(stats.get("q3")) else median
+    rounds = stats.get("rounds")
+    rounds = int(rounds) if _positive(rounds) else (data.size if data is not None else 1)
+    return Bench(
+        fullname=raw["fullname"],
+        name=name,
+        group=raw.get("group") or "(no group)",
+        median=median,
+        q1=q1,
+        q3=q3,
+        rounds=rounds,
+        data=data,
+        extra_info=raw.get("extra_info") or {},
+        params=raw.get("params"),
+    )
+
+
+def load_run(path) -> Run:
+    """Read and validate one pytest-benchmark JSON file."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, not a run file")
+    doc = _parse_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or not isinstance(doc.get("machine_info"), dict):
+        raise BadInput(f"{path}: not a pytest-benchmark run (needs 'machine_info' and a 'benchmarks' list)")
+    if not doc["benchmarks"]:
+        raise BadInput(f"{path}: the run has no benchmarks")
+    benches = {}
+    for index, raw in enumerate(doc["benchmarks"]):
+        bench = _bench(path, index, raw)
+        benches[bench.fullname] = bench
+    return Run(
+        path=path,
+        machine_info=doc["machine_info"],
+        commit_info=doc.get("commit_info") or {},
+        datetime=str(doc.get("datetime") or ""),
+        benchmarks=benches,
+    )
+
+
+# --- which runs -----------------------------------------------------------------
+
+
+def machine_folder(results_dir, machine: str | None = None) -> Path:
+    """``results/<key>`` of this machine (or of ``machine``); strict: never guesses another."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise BadInput(f"{results_dir}: no such results folder; run `make bench` first, or pass --base/--cand")
+    folders = storage.machine_folders(results_dir)
+    if not folders:
+        raise BadInput(f"{results_dir}: empty results folder (no saved runs); run `make bench` first")
+    key = machine or machine_key(current_machine_info())
+    folder = results_dir / key
+    if not folder.is_dir():
+        found = ", ".join(p.name for p in folders)
+        raise BadInput(
+            f"{results_dir}: no runs for this machine (looked for key {key}; found {found}); "
+            "pass --base/--cand or --machine KEY"
+        )
+    return folder
+
+
+def saved_runs(folder: Path) -> list[Path]:
+    runs = storage.list_runs(folder)
+    if not runs:
+        raise BadInput(f"{folder}: no saved runs in this machine folder")
+    return runs
+
+
+def default_pair(base, cand, results_dir, machine=None, notes=None) -> tuple[Path, Path]:
+    """Candidate: --cand or the newest run. Base: --base, else the baseline, else the run before.
+
+    The machine folder is the candidate's folder when --cand is given, so that
+    ``--cand results/<key>/x.json`` alone compares x with that machine's baseline.
+    """
+    if base and cand:
+        return Path(base), Path(cand)
+    if cand:
+        cand = Path(cand)
+        if not cand.is_file():
+            load_run(cand)  # raises the precise message
+        folder = cand.parent
+        runs = storage.list_runs(folder)
+    else:
+        folder = machine_folder(results_dir, machine)
+        runs = saved_runs(folder)
+        cand = runs[-1]
+    if base:
+        return Path(base), cand
+    marked = storage.read_baseline(folder)
+    if marked is not None:
+        if not marked.is_file():
+            raise BadInput(f"{folder / storage.BASELINE}: names {marked.name}, which does not exist; run `make baseline`")
+        if marked.resolve() != cand.resolve():
+            return marked, cand
+        if notes is not None:
+            notes.append(f"note: the baseline {marked.name} is the candidate itself; comparing with the run before it")
+    earlier = [p for p in runs if p.resolve() != cand.resolve() and storage._run_order(p) < storage._run_order(cand)]
+    if not earlier:
+        raise BadInput(f"{folder}: only one run ({cand.name}) and no baseline; run the suite again or pass --base")
+    return earlier[-1], cand
+
+
+def check_same_machine(base: Run, cand: Run, allow: bool) -> str | None:
+    """Refuse runs from different machine keys unless allowed; return a warning when allowed."""
+    if base.key == cand.key:
+        return None
+    diffs = []
+    for name in KEY_FIELDS:
+        a, b = base.machine_info.get(name), cand.machine_info.get(name)
+        if a != b:
+            diffs.append(f"{name}: {a} vs {b}")
+    if not diffs:
+        diffs.append(f"machine_key: {base.key} vs {cand.key}")
+    what = "; ".join(diffs)
+    if allow:
+        return f"warning: {base.label} and {cand.label} come from different machines ({what})"
+    raise BadInput(
+        f"{base.path} and {cand.path} come from different machines ({what}); "
+        "pass --allow-different-machines to compare them anyway"
+    )

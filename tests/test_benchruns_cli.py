@@ -1,0 +1,266 @@
+"""The benchruns command line, run as users run it (subprocess), on recorded run files.
+
+Bad input must exit 2 with one line naming the file and the problem, no traceback, and
+nothing written; good input must answer quickly.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchruns.machine import current_machine_info, machine_key
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+RUN_A, RUN_B = DATA / "run_a.json", DATA / "run_b.json"
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "benchruns", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def load(path=RUN_A):
+    return json.loads(Path(path).read_text())
+
+
+def write(path: Path, doc) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def scaled(doc, factor, only=None):
+    out = copy.deepcopy(doc)
+    for bench in out["benchmarks"]:
+        if only is None or bench["name"] == only:
+            st = bench["stats"]
+            st["data"] = [t * factor for t in st["data"]]
+            for k in ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev"):
+                st[k] *= factor
+    return out
+
+
+def assert_bad(result, *words):
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+def test_missing_path(tmp_path):
+    assert_bad(cli("compare", "--base", tmp_path / "nope.json", "--cand", RUN_A), "nope.json", "no such file")
+
+
+def test_empty_results_folder(tmp_path):
+    assert_bad(cli("compare", "--results-dir", tmp_path), str(tmp_path), "empty")
+
+
+def test_missing_results_folder(tmp_path):
+    assert_bad(cli("gate", "--results-dir", tmp_path / "none"), "no such results folder")
+
+
+def test_not_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("this is { not json")
+    assert_bad(cli("compare", "--base", bad, "--cand", RUN_A), "bad.json", "not JSON")
+
+
+def test_truncated_json(tmp_path):
+    bad = tmp_path / "cut.json"
+    bad.write_text(RUN_A.read_text()[:5000])
+    assert_bad(cli("gate", "--base", RUN_A, "--cand", bad), "cut.json", "truncated")
+
+
+@pytest.mark.parametrize("doc", [{"hello": 1}, [1, 2], {"machine_info": {}, "benchmarks": [{"name": "x"}]}])
+def test_not_a_benchmark_run(tmp_path, doc):
+    bad = write(tmp_path / "other.json", doc)
+    assert_bad(cli("diff", RUN_A, bad), "other.json", "not a pytest-benchmark run")
+
+
+@pytest.mark.parametrize("value", [float("nan"), 0.0, -1e-6])
+def test_bad_timings(tmp_path, value):
+    doc = load()
+    doc["benchmarks"][1]["stats"]["data"][3] = value
+    bad = write(tmp_path / "nan.json", doc)
+    assert_bad(cli("compare", "--base", RUN_A, "--cand", bad), "nan.json", "non-positive")
+
+
+def test_different_machines_refused_then_allowed(tmp_path):
+    doc = load(RUN_B)
+    doc["machine_info"].update(torch_version="9.9.9", threads=7)
+    other = write(tmp_path / "other.json", doc)
+    result = cli("compare", "--base", RUN_A, "--cand", other)
+    assert_bad(result, "different machines", "torch_version", "threads", "--allow-different-machines")
+    allowed = cli("compare", "--base", RUN_A, "--cand", other, "--allow-different-machines")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "different machines" in allowed.stderr
+
+
+@pytest.mark.parametrize("value", ["ten", "0.1", "-5%", "0%"])
+def test_bad_threshold(value):
+    assert_bad(cli("gate", "--base", RUN_A, "--cand", RUN_B, f"--threshold={value}"), "threshold")
+
+
+def test_unknown_format():
+    assert_bad(cli("compare", "--base", RUN_A, "--cand", RUN_B, "--format=xml"), "--format")
+
+
+def test_bad_config(tmp_path):
+    conf = tmp_path / "t.toml"
+    conf.write_text('[thresholds]\n"graph/*" = 12\n')
+    assert_bad(cli("gate", "--base", RUN_A, "--cand", RUN_B, "--config", conf), "t.toml")
+
+
+def test_strict_machine_folder(tmp_path):
+    (tmp_path / "some-other-machine-1234").mkdir()
+    result = cli("compare", "--results-dir", tmp_path)
+    assert_bad(result, "looked for key", "some-other-machine-1234", "--base/--cand")
+
+
+def test_report_slot_without_module():
+    if (ROOT / "benchruns" / "report.py").exists():
+        pytest.skip("report.py exists now")
+    assert_bad(cli("report"), "report.py")
+
+
+# --- compare and gate -------------------------------------------------------------------
+
+
+def test_compare_same_run_unchanged_and_gate_passes():
+    result = cli("compare", "--base", RUN_A, "--cand", RUN_A, "--format=json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {b["verdict"] for b in doc["benchmarks"]} == {"unchanged"}
+    assert {"ratio", "ci_low", "ci_high", "p_value", "base_median", "cand_median"} <= set(doc["benchmarks"][0])
+    assert cli("gate", "--base", RUN_A, "--cand", RUN_A).returncode == 0
+
+
+def test_gate_catches_a_slowdown_and_lists_it(tmp_path):
+    slow = write(tmp_path / "slow.json", scaled(load(), 1.3, only="test_sort"))
+    result = cli("gate", "--base", RUN_A, "--cand", slow, "--threshold=10%")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "test_sort" in result.stdout.split("\n\n")[0]
+    md = cli("compare", "--base", RUN_A, "--cand", slow, "--format=md")
+    assert md.returncode == 0 and "| `test_sort` |" in md.stdout and "**slower**" in md.stdout
+
+
+def test_per_group_threshold_from_config(tmp_path):
+    slow = write(tmp_path / "slow.json", scaled(load(), 1.3, only="test_sort"))
+    conf = tmp_path / "t.toml"
+    conf.write_text('[thresholds]\n"pipeline/*" = "80%"\n')
+    assert cli("gate", "--base", RUN_A, "--cand", slow, "--config", conf).returncode == 0
+
+
+def test_added_and_removed_are_not_judged(tmp_path):
+    doc = scaled(load(), 3.0, only="test_sort")
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"] != "test_copy"]
+    doc["benchmarks"][-1]["fullname"] += "_renamed"
+    cand = write(tmp_path / "cand.json", doc)
+    result = cli("gate", "--base", RUN_A, "--cand", cand)
+    assert result.returncode == 0, result.stdout
+    assert "added" in result.stdout and "removed" in result.stdout and "_renamed" in result.stdout
+
+
+def test_summary_fallback_warns(tmp_path):
+    docs = []
+    for src in (RUN_A, RUN_B):
+        doc = load(src)
+        for bench in doc["benchmarks"]:
+            bench["stats"].pop("data")
+        docs.append(write(tmp_path / src.name, doc))
+    result = cli("compare", "--base", docs[0], "--cand", docs[1])
+    assert result.returncode == 0
+    assert "weaker" in result.stderr
+
+
+def test_defaults_use_baseline_then_previous_run(tmp_path):
+    key = machine_key(current_machine_info())
+    folder = tmp_path / key
+    folder.mkdir()
+    first = write(folder / "20260101T000000Z_aaaaaaa.json", load(RUN_A))
+    write(folder / "20260102T000000Z_bbbbbbb.json", load(RUN_A))
+    newest = write(folder / "20260103T000000Z_ccccccc.json", scaled(load(RUN_A), 1.5))
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json").stdout)
+    assert doc["base"].endswith("bbbbbbb.json") and doc["cand"].endswith("ccccccc.json")
+    result = cli("baseline", "--run", first, "--results-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (folder / "BASELINE").read_text().strip() == first.name
+    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json").stdout)
+    assert doc["base"].endswith("aaaaaaa.json") and doc["cand"].endswith(newest.name)
+    assert cli("gate", "--results-dir", tmp_path).returncode == 1
+    assert cli("baseline", "--results-dir", tmp_path).returncode == 0
+    assert (folder / "BASELINE").read_text().strip() == newest.name
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.json")}
+    assert after == before  # run files are never modified
+
+
+def test_diff_reports_fields_and_sorted_changes(tmp_path):
+    doc = scaled(load(RUN_A), 1.5, only="test_copy")
+    doc["machine_info"]["torch_version"] = "2.99"
+    doc["commit_info"]["id"] = "f00"
+    doc["benchmarks"] = doc["benchmarks"][1:]
+    b = write(tmp_path / "b.json", doc)
+    result = cli("diff", RUN_A, b, "--format=json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["removed"] == [load(RUN_A)["benchmarks"][0]["fullname"]]
+    assert any(c["field"] == "torch_version" for c in out["machine_info"])
+    assert any(c["field"] == "id" for c in out["commit_info"])
+    assert out["medians"][0]["name"] == "test_copy"
+    assert cli("diff", RUN_A, b).returncode == 0
+
+
+def test_every_command_has_help():
+    for command in ("compare", "gate", "diff", "ab", "history", "baseline"):
+        result = cli(command, "--help")
+        assert result.returncode == 0 and "usage" in result.stdout, command
+
+
+def test_pytest_benchmark_can_read_recorded_runs():
+    tool = Path(sys.executable).with_name("pytest-benchmark")
+    result = subprocess.run([str(tool), "compare", str(RUN_A), str(RUN_B)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def synthetic_run(n_bench, rounds, factor, seed):
+    rng = np.random.default_rng(seed)
+    benches = []
+    for i in range(n_bench):
+        data = (rng.lognormal(np.log(1e-3 * (1 + i % 7)), 0.05, rounds) * factor).tolist()
+        q1, med, q3 = np.percentile(data, [25, 50, 75])
+        benches.append({
+            "group": f"graph/w{i % 30}/cpu", "name": f"test_case[{i}]", "fullname": f"benches/t.py::test_case[{i}]",
+            "params": {}, "extra_info": {},
+            "stats": {"median": med, "q1": q1, "q3": q3, "iqr": q3 - q1, "rounds": rounds, "min": min(data),
+                      "max": max(data), "mean": float(np.mean(data)), "data": data},
+        })
+    return {"machine_info": {"cpu_model": "x"}, "commit_info": {"id": "abc"}, "benchmarks": benches,
+            "datetime": "2026-01-01T00:00:00", "version": "5.3.1"}
+
+
+def test_speed_300_benchmarks(tmp_path):
+    a = write(tmp_path / "a.json", synthetic_run(300, 100, 1.0, 1))
+    b = write(tmp_path / "b.json", synthetic_run(300, 100, 1.02, 2))
+    timings = {}
+    for command in (["compare", "--base", a, "--cand", b], ["gate", "--base", a, "--cand", b], ["diff", a, b]):
+        start = time.perf_counter()
+        result = cli(*command)
+        timings[command[0]] = time.perf_counter() - start
+        assert result.returncode in (0, 1), result.stderr
+    print("wall seconds for 300 benchmarks x 100 rounds:", {k: round(v, 2) for k, v in timings.items()})
+    # 2 s is the target on an idle 2-core machine; the bound leaves room for a busy one
+    assert max(timings.values()) < 4.0, timings
