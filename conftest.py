@@ -101,6 +101,9 @@ def _start_frameworks(threads: int) -> None:
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
+        # Full float32 on GPUs too: TF32 would break parity and compare different math.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         _frameworks["torch"] = torch
     except ImportError as exc:
         _missing["torch"] = f"torch is not importable: {exc}"
@@ -111,6 +114,10 @@ def _start_frameworks(threads: int) -> None:
         tf.get_logger().setLevel("ERROR")
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            # By default TF takes nearly all GPU memory at start, starving torch in this process.
+            tf.config.experimental.set_memory_growth(gpu, True)
         _frameworks["tensorflow"] = tf
     except ImportError as exc:
         _missing["tensorflow"] = f"tensorflow is not importable: {exc}"
@@ -363,13 +370,9 @@ def pytest_sessionfinish(session, exitstatus):
     incoming = getattr(config, "tfpt", {}).get("incoming")
     if incoming and incoming.exists():
         saved = store_run(incoming, Path(config.getoption("results_dir")))
-        config.tfpt["saved"] = saved
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    saved = getattr(config, "tfpt", {}).get("saved")
-    if saved:
-        terminalreporter.write_line(f"run saved: {saved}")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"run saved: {saved}")
 
 
 def machine_facts(threads: int) -> dict:
@@ -388,6 +391,8 @@ def machine_facts(threads: int) -> dict:
         build = tf.sysconfig.get_build_info()
         info["tensorflow_cuda"] = build.get("cuda_version")
         info["tensorflow_cudnn"] = build.get("cudnn_version")
+    info["tf32"] = False
+    info["inter_op_threads"] = 1
     info["frameworks_missing"] = dict(_missing)
     return info
 

@@ -47,7 +47,7 @@ FIRST_CALL_GRID = {
 }
 FIRST_CALL_ROUNDS = {"compile-cold": 1}  # a cold compile is slow and its spread small
 DEFAULT_FIRST_CALL_ROUNDS = 3
-WARM_STEPS = 3
+WARM_STEPS = 2
 
 
 def runner(framework: str):

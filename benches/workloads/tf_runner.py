@@ -81,3 +81,24 @@ def loss_and_grads(workload: Workload, batch: int) -> tuple[float, dict[str, np.
         loss = tf.reduce_mean(tf.square(model(*args) - target))
     grads = tape.gradient(loss, model.params)
     return float(loss), model.canonical([g.numpy() for g in grads])
+
+
+def trainer(workload: Workload, mode: str, device: str, seed: int = 0):
+    """A training step that takes its batch as arguments: ``step(x, target) -> loss``.
+
+    For benches that feed the model from an input pipeline; x is NHWC for images.
+    """
+    with device_scope(device):
+        model = tf_models.build(workload, make_weights(workload, seed))
+
+    def body(x, target):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - target))
+        grads = tape.gradient(loss, model.params)
+        for variable, grad in zip(model.params, grads):
+            variable.assign_sub(LEARNING_RATE * grad)
+        return loss
+
+    if mode == "eager":
+        return body
+    return tf.function(body, jit_compile=(mode == "xla"))

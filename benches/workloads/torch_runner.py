@@ -94,8 +94,8 @@ def _inference_step(fn, args):
 def _train_step(fn, args):
     params = [p for _, p in fn.named_parameters()]
 
-    def step():
-        loss = fn(*args)
+    def step(*batch):
+        loss = fn(*(batch or args))
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             torch._foreach_add_(params, grads, alpha=-LEARNING_RATE)
@@ -143,3 +143,21 @@ def loss_and_grads(workload: Workload, batch: int) -> tuple[float, dict[str, np.
     names = [n for n, _ in model.named_parameters()]
     grads = torch.autograd.grad(loss, [p for _, p in model.named_parameters()])
     return float(loss.detach()), model.canonical(dict(zip(names, grads)))
+
+
+def trainer(workload: Workload, mode: str, device: str, seed: int = 0):
+    """A training step that takes its batch as arguments: ``step(x, target) -> loss``.
+
+    For benches that feed the model from an input pipeline; x is in torch's layout.
+    The mode's transformation happens on the first call, as in ``prepare``.
+    """
+    model = torch_models.build(workload, make_weights(workload, seed)).to(device)
+    loss_module = _Loss(model)
+    state = {}
+
+    def step(x, target):
+        if "step" not in state:
+            state["step"] = _train_step(_transform(loss_module, mode, workload, (x, target)), ())
+        return state["step"](x, target)
+
+    return step
