@@ -1,0 +1,327 @@
+"""report: verdict logic on crafted cases, the command end to end on recorded runs, bad input.
+
+Data: ``tests/data/report_quick.json`` is a real quick-profile run trimmed to ten benchmarks
+(raw timings kept; its torch eager inference result is the disturbed 32 ms one).
+``tests/data/report_crafted.json`` is ``crafted_run()`` below written out (regenerate with
+``python -m tests.test_report``); it holds CPU and CUDA results of every kind the report reads,
+with times chosen so that each claim has a known verdict:
+
+1. torch eager beats TF's graph at b1, TF's graph beats torch eager at b256: supported;
+   torch.compile crosses over torch eager at b30 (80 + b = 50 + 2b microseconds).
+2. graph modes faster than eager except torch.compile below b32: supported (52 of 64).
+3. rnn-loop: tf.function is far faster than torch eager: contradicted; no torch.export.
+4. train = 3 x inference everywhere: supported.
+5. tf.data beats DataLoader per sample: supported.
+6. host-ingest: torch twice TF's GB/s (contradicts); h2d pageable equal (supports): mixed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchruns import claims as C
+from benchruns.claims import Benches, judge
+from benchruns.report import write_report
+from benchruns.runs import Bench, Run, load_run
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+QUICK, CRAFTED = DATA / "report_quick.json", DATA / "report_crafted.json"
+
+# --- crafted runs -------------------------------------------------------------------------
+
+KEY = "crafted-2c-cpu-00000000"
+MACHINE = {"machine_key": KEY, "cpu_model": "Crafted CPU", "cpu_count": 2, "gpu_models": ["Crafted GPU"],
+           "gpu_driver": "999.0", "torch_version": "2.13.0", "tensorflow_version": "2.21.0", "threads": 2,
+           "torch_cuda": "12.8", "tensorflow_cuda": "12.5", "numpy_version": "2.4.6", "python_version": "3.11.7",
+           "os": "Linux", "profile": "full"}
+
+
+def bench(group, name, median, info, rounds=12, seed=0, noise=0.01):
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    data = [float(f"{t:.4g}") for t in median * rng.lognormal(0, noise, rounds)]
+    q1, med, q3 = np.percentile(data, [25, 50, 75])
+    return {"group": group, "name": name, "fullname": f"benches/crafted.py::{name}", "params": {},
+            "extra_info": info, "stats": {"median": med, "q1": q1, "q3": q3, "rounds": rounds, "data": data}}
+
+
+def graph_time(fw, mode, batch):
+    base, per = {("torch", "eager"): (50, 2.0), ("torch", "compile"): (80, 1.0), ("torch", "script"): (45, 1.9),
+                 ("tensorflow", "eager"): (150, 2.0), ("tensorflow", "function"): (100, 0.8),
+                 ("tensorflow", "xla"): (110, 0.7)}[(fw, mode)]
+    return (base + per * batch) * 1e-6
+
+
+def graph_benches(device):
+    out = []
+    for pass_, factor in (("inference", 1.0), ("train", 3.0)):
+        for batch in (1, 32, 256):
+            for fw, mode in (("torch", "eager"), ("torch", "compile"), ("torch", "script"),
+                             ("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla")):
+                t = graph_time(fw, mode, batch) * factor
+                info = {"framework": fw, "mode": mode, "device": device, "workload": "mlp-small", "pass": pass_,
+                        "batch": batch, "threads": 2, "samples_per_s": batch / t, "legacy": mode == "script"}
+                out.append(bench(f"graph/mlp-small/{pass_}/b{batch}/{device}",
+                                 f"test_steady_state[{device}-mlp-small-b{batch}-{pass_}-{fw}-{mode}]", t, info))
+        for fw, mode, t in (("torch", "eager", 1e-3), ("torch", "compile", 1.1e-3), ("torch", "script", 0.9e-3),
+                            ("tensorflow", "eager", 3e-3), ("tensorflow", "function", 0.5e-3),
+                            ("tensorflow", "xla", 0.45e-3)):
+            info = {"framework": fw, "mode": mode, "device": device, "workload": "rnn-loop", "pass": pass_,
+                    "batch": 32, "threads": 2}
+            out.append(bench(f"graph/rnn-loop/{pass_}/b32/{device}",
+                             f"test_steady_state[{device}-rnn-loop-b32-{pass_}-{fw}-{mode}]", t * factor, info))
+    for fw, mode, compile_s, steady, eager in (("torch", "compile-cold", 2.0, 1.1e-4, 1.14e-4),
+                                               ("torch", "script", 0.003, 1.1e-4, 1.14e-4),
+                                               ("tensorflow", "function", 0.03, 1.26e-4, 2.14e-4),
+                                               ("tensorflow", "xla", 0.05, 1.32e-4, 2.14e-4)):
+        saving = eager - steady
+        info = {"framework": fw, "mode": mode, "device": device, "workload": "mlp-small", "pass": "inference",
+                "batch": 32, "threads": 2, "compile_s": compile_s, "steady_step_s": steady, "eager_step_s": eager,
+                "break_even_steps": compile_s / saving if saving > 0 and mode != "compile-cold" else None}
+        out.append(bench(f"graph-first-call/mlp-small/inference/b32/{device}",
+                         f"test_first_call[{device}-mlp-small-b32-inference-{fw}-{mode}]", compile_s + steady, info,
+                         rounds=3))
+    return out
+
+
+def pipeline_benches(device):
+    out = []
+    samples = 1024
+    cases = [("numpy", "ideal", {}, 1e6), ("tensorflow", "tf.data", {"num_parallel_calls": 1}, 5e5),
+             ("tensorflow", "tf.data", {"num_parallel_calls": 2}, 8e5),
+             ("torch", "DataLoader", {"num_workers": 0}, 3e5), ("torch", "DataLoader", {"num_workers": 2}, 4e5)]
+    for fw, mode, knobs, sps in cases:
+        info = {"framework": fw, "mode": mode, "device": device, "samples_per_s": sps, "fraction_of_ideal": sps / 1e6,
+                "time_to_first_batch_s": 0.01 if fw != "torch" else 0.2, "peak_rss_bytes": 300 * 2**20,
+                "epoch": "steady", **knobs}
+        knob = "-".join(f"{k}{v}" for k, v in knobs.items())
+        out.append(bench(f"pipeline/memory/{device}", f"test_pipeline[{device}-memory-{fw}-{knob}]", samples / sps, info))
+    return out
+
+
+def transfer_benches(device):
+    out = []
+    sizes = (2**20, 64 * 2**20)
+    if device == "cpu":
+        cases = [("numpy", "copyto", "reference", "pageable", 12.0), ("torch", "from_numpy", "host-ingest", "pageable", 10.0),
+                 ("tensorflow", "convert_to_tensor", "host-ingest", "pageable", 5.0)]
+    else:
+        cases = [("numpy", "copyto", "reference", "pageable", 12.0), ("torch", ".to(cuda)", "h2d", "pageable", 12.0),
+                 ("torch", ".to(cuda)", "h2d", "pinned", 24.0), ("tensorflow", "tf.device+identity", "h2d", "pageable", 12.0)]
+    for fw, mode, direction, memory, gbps in cases:
+        for size in sizes:
+            g = gbps * (0.5 if size < 2**21 else 1.0)
+            info = {"framework": fw, "mode": mode, "device": device, "direction": direction, "memory": memory,
+                    "blocking": True, "bytes": size, "gbps": g, "fraction_of_ideal": g / 12.0}
+            out.append(bench(f"transfer/{direction}/{device}/{size}",
+                             f"test_transfer[{device}-{direction}-{fw}-{memory}-{size}]", size / g / 1e9, info))
+    return out
+
+
+def crafted_run(devices=("cpu", "cuda")) -> dict:
+    benches = []
+    for device in devices:
+        benches += graph_benches(device) + pipeline_benches(device) + transfer_benches(device)
+    return {"machine_info": dict(MACHINE), "commit_info": {"id": "c0ffee0000000000", "dirty": False},
+            "benchmarks": benches, "datetime": "2026-11-27T12:00:00+00:00", "version": "5.1.0"}
+
+
+
+def as_run(doc: dict, tmp_path: Path, name="run.json") -> Run:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return load_run(path)
+
+
+def item(median, noise=0.01, rounds=40, seed=0, name="x") -> C.Item:
+    data = median * np.random.default_rng(seed).lognormal(0, noise, rounds)
+    q1, med, q3 = np.percentile(data, [25, 50, 75])
+    return C.Item(Bench(name, name, "g", float(med), float(q1), float(q3), rounds, data), None, {})
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "benchruns", "report", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+# --- the decision rule -------------------------------------------------------------------------
+
+
+def test_clear_win_tie_within_noise_and_small_difference():
+    fast, slow = item(1e-3, seed=1, name="fast"), item(2e-3, seed=2, name="slow")
+    assert C.time_ratio(fast, slow, "a", "b").outcome == "faster"
+    assert C.time_ratio(slow, fast, "b", "a").outcome == "slower"
+    # same distribution: the CI overlaps 1
+    tie = C.time_ratio(item(1e-3, noise=0.05, seed=3), item(1e-3, noise=0.05, seed=4), "a", "b")
+    assert tie.lo < 1 < tie.hi and tie.outcome == "same"
+    # 3% apart with tight noise: significant but within the ±5% band, so still "same"
+    close = C.time_ratio(item(1.03e-3, noise=0.001, seed=5), item(1e-3, noise=0.001, seed=6), "a", "b")
+    assert close.lo > 1 and close.outcome == "same"
+
+
+def test_verdict_thresholds():
+    assert C.verdict(0, 0) == C.NOT_MEASURED
+    assert C.verdict(3, 1) == "supported"
+    assert C.verdict(1, 3) == "contradicted"
+    assert C.verdict(1, 1) == "mixed"
+
+
+def test_ratio_without_raw_data_falls_back_to_summary():
+    a, b = item(1e-3, seed=1), item(2e-3, seed=2)
+    a.bench.data = None
+    cmp = C.time_ratio(a, b, "a", "b")
+    assert cmp.method == "summary" and cmp.outcome == "faster" and cmp.lo < cmp.value < cmp.hi
+
+
+# --- claims on the crafted run --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crafted_claims(tmp_path_factory):
+    return judge(Benches([load_run(CRAFTED)]))
+
+
+def test_crafted_file_is_current():
+    assert json.loads(CRAFTED.read_text()) == json.loads(json.dumps(crafted_run())), \
+        "tests/data/report_crafted.json is stale: python -m tests.test_report"
+
+
+def test_crafted_verdicts(crafted_claims):
+    verdicts = {c.number: c.verdict for c in crafted_claims}
+    assert verdicts == {1: "supported", 2: "supported", 3: "contradicted", 4: "supported", 5: "supported", 6: "mixed"}
+
+
+def test_crossover_found_where_the_lines_meet(crafted_claims):
+    rows = [r for t in crafted_claims[0].tables for r in t.rows if r[3] == "torch.compile"]
+    assert rows
+    for row in rows:
+        at = float(re.search(r"≈ b([\d.]+)", row[-1]).group(1))
+        assert 20 < at < 45  # 80 + b = 50 + 2b at b = 30
+
+
+def test_export_skip_is_explained(crafted_claims):
+    assert any("torch.export" in n and "Python loop" in n for n in crafted_claims[2].notes)
+
+
+def test_verdicts_quote_benchmarks_and_intervals(crafted_claims):
+    for c in crafted_claims:
+        assert c.verdict != C.NOT_MEASURED
+        if c.number != 2:
+            assert any("test_" in f and "[" in f for f in c.findings), c.number
+
+
+def test_missing_benchmarks_are_not_measured(tmp_path):
+    doc = crafted_run(devices=("cpu",))
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if not b["group"].startswith(("pipeline", "transfer"))]
+    got = {c.number: c.verdict for c in judge(Benches([as_run(doc, tmp_path)]))}
+    assert got[5] == got[6] == C.NOT_MEASURED
+    assert got[1] == "supported"
+
+
+def test_one_batch_size_is_not_measured_for_claim_1(tmp_path):
+    doc = crafted_run(devices=("cpu",))
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if "/b256/" not in b["group"] and "/b1/" not in b["group"]]
+    c1 = judge(Benches([as_run(doc, tmp_path)]))[0]
+    assert c1.verdict == C.NOT_MEASURED and any("one batch size" in n.lower() for n in c1.notes)
+
+
+def test_keys_missing_from_extra_info_do_not_crash(tmp_path):
+    doc = crafted_run(devices=("cpu",))
+    for i, b in enumerate(doc["benchmarks"]):
+        for key in list(b["extra_info"])[i % 5:: 3]:
+            b["extra_info"].pop(key)
+    judge(Benches([as_run(doc, tmp_path)]))
+
+
+def test_disturbed_measurement_is_flagged_and_not_counted():
+    claims = judge(Benches([load_run(QUICK)]))
+    c4 = claims[3]
+    assert any("suspect measurement" in n and "torch-eager" in n for n in c4.notes)
+    assert c4.excluded >= 1
+    assert claims[0].verdict == C.NOT_MEASURED  # quick profile: one batch size
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_report_end_to_end_both_devices(tmp_path):
+    out = tmp_path / "report"
+    start = time.perf_counter()
+    result = cli("--run", CRAFTED, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - start < 30
+    page = (out / "report.html").read_text()
+    images = re.findall(r"<img src='([^']+)'", page)
+    assert images and all((out / src).is_file() for src in images)
+    assert any("cuda" in src for src in images) and any("cpu" in src for src in images)
+    assert "http" not in "".join(images)
+    md = (out / "report.md").read_text()
+    for ref in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (out / ref).is_file()
+    for word in ("Crafted CPU", "Crafted GPU", "2.13.0", "2.21.0", "threads"):
+        assert word in md
+
+
+def test_default_run_is_newest_and_borrows_the_missing_device(tmp_path):
+    folder = tmp_path / "results" / KEY
+    folder.mkdir(parents=True)
+    (folder / "20260101T000000Z_aaaaaaa.json").write_text(json.dumps(crafted_run(devices=("cuda",))))
+    (folder / "20260102T000000Z_bbbbbbb.json").write_text(json.dumps(crafted_run(devices=("cpu",))))
+    out = tmp_path / "report"
+    result = cli("--results-dir", tmp_path / "results", "--machine", KEY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    md = (out / "report.md").read_text()
+    assert "20260102T000000Z_bbbbbbb.json" in md and "20260101T000000Z_aaaaaaa.json" in md
+    assert (out / "claim1_scaling_cuda.png").is_file() and (out / "claim1_scaling_cpu.png").is_file()
+
+
+def test_quick_run_report(tmp_path):
+    result = cli("--run", QUICK, "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert "not measured here" in (tmp_path / "r" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("case", ["missing", "broken", "foreign", "empty-dir", "out-is-file", "bad-option"])
+def test_bad_input_exits_2_with_one_line(tmp_path, case):
+    out = tmp_path / "out"
+    if case == "missing":
+        args = ["--run", tmp_path / "nope.json"]
+    elif case == "broken":
+        (tmp_path / "b.json").write_text(QUICK.read_text()[:500])
+        args = ["--run", tmp_path / "b.json"]
+    elif case == "foreign":
+        (tmp_path / "f.json").write_text(json.dumps({"hello": [1, 2]}))
+        args = ["--run", tmp_path / "f.json"]
+    elif case == "empty-dir":
+        (tmp_path / "results").mkdir()
+        args = ["--results-dir", tmp_path / "results"]
+    elif case == "out-is-file":
+        out.write_text("x")
+        args = ["--run", QUICK]
+    else:
+        args = ["--bogus"]
+    result = cli(*args, "--out", out)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert not (out / "report.html").exists()
+
+
+def test_help():
+    result = cli("--help")
+    assert result.returncode == 0 and "--results-dir" in result.stdout
+
+
+if __name__ == "__main__":
+    CRAFTED.write_text(json.dumps(crafted_run()))
+    print(CRAFTED)
