@@ -64,6 +64,31 @@ def pool(runs: list[Run], label: str) -> Run:
                datetime=runs[0].datetime, benchmarks=benches)
 
 
+def require_every_repeat_agrees(cmp: compare.Comparison, runs: dict[str, list[Run]]) -> None:
+    """Keep a verdict only if every run of one side beats every run of the other.
+
+    Pooled rounds capture the noise within a process, not the drift between processes
+    (CPU frequency, neighbours, memory layout), which on a shared machine can shift a
+    whole run by tens of percent. With repeats, a real change shows in every pairing of
+    A and B runs; drift that happened to hit one run does not.
+    """
+    if min(len(runs["A"]), len(runs["B"])) < 2:
+        return
+    downgraded = 0
+    for row in cmp.rows:
+        if row.verdict == "unchanged":
+            continue
+        a = [run.benchmarks[row.fullname].median for run in runs["A"] if row.fullname in run.benchmarks]
+        b = [run.benchmarks[row.fullname].median for run in runs["B"] if row.fullname in run.benchmarks]
+        consistent = min(b) > max(a) if row.verdict == "slower" else max(b) < min(a)
+        if not consistent:
+            row.verdict = "unchanged"
+            downgraded += 1
+    if downgraded:
+        cmp.notes.append(f"note: {downgraded} verdict(s) set to unchanged: the runs of one side did not all "
+                         "beat the other's (drift between runs, not a change in code)")
+
+
 def _git(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
 
@@ -123,6 +148,7 @@ def main(args, runner=run_pytest) -> int:
     label_a = f"A ({args.base_ref or base_python}, {args.repeat} runs pooled)"
     label_b = f"B (working tree, {python}, {args.repeat} runs pooled)"
     cmp = compare.build(pool(runs["A"], label_a), pool(runs["B"], label_b), thresholds, args.alpha)
+    require_every_repeat_agrees(cmp, runs)
     for note in cmp.notes:
         print(note, file=sys.stderr)
     text, code = gate.report(cmp, args.format)
