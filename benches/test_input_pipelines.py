@@ -1,0 +1,363 @@
+"""Input pipelines: tf.data versus torch.utils.data.DataLoader, in memory and from files.
+
+One synthetic image set (3x64x64 uint8, 10 classes, seeded, cached under
+``.cache/pipelines/``) in three storage forms: numpy arrays, TFRecord shards, JPEG
+files. Every pipeline applies the same seeded per-sample augmentation (normalise,
+random flip, random 64x64 crop with padding 4) and yields batches of
+(x, label, sample index). The questions:
+
+- ``test_ideal``: a tight numpy loop doing the same transform on pre-batched arrays;
+  what the machine can do. Runs first; in-memory cases record their fraction of it.
+- ``test_tf_data`` / ``test_dataloader``: samples/s over a steady epoch for each knob
+  (parallel calls, vectorised map, cache, determinism; workers, persistence,
+  prefetch factor, batched fetch), with time to first batch and peak memory.
+- ``test_first_epoch_*``: a cold epoch (building the pipeline, starting workers,
+  filling a cache) as its own result; time to first batch is the headline.
+- ``test_end_to_end``: each framework's best pipeline feeding the ``cnn`` training
+  step in graph mode, beside the same step fed one resident batch: whether input or
+  compute bounds training here.
+
+On 2 cores, worker processes compete with the main process for the same cores:
+more workers can be slower than none, and the results say so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import threading
+import time
+
+import psutil
+import pytest
+
+from benches.pipelines import data as pdata
+from benches.pipelines.ideal import IdealLoop
+from benches.workloads import WORKLOADS
+from conftest import fence_for
+
+pytestmark = [
+    pytest.mark.pipeline,
+    # One round is a whole epoch (about a second in full): a few rounds give a median
+    # without running the module for many minutes.
+    pytest.mark.benchmark(min_rounds=3, max_time=0.0, warmup=True, warmup_iterations=1),
+    # Fails a stuck case (a hung worker) with a message instead of stalling the run;
+    # the signal method fails only this case, DataLoader's own timeout= backs it up.
+    pytest.mark.timeout(180, method="signal"),
+]
+
+# Dataset size and batch per profile: a steady epoch takes about 1-3 s in full here.
+DATA = {"smoke": dict(n=256, batch=32), "quick": dict(n=2048, batch=128), "full": dict(n=4096, batch=128)}
+SEED = 0
+WORKLOAD = "images-3x64x64"
+FIRST_EPOCH_ROUNDS = {"smoke": 1, "quick": 2, "full": 3}
+# End to end: training steps per timed round (the cnn step is compute heavy on CPU).
+E2E = {"smoke": dict(batch=16, steps=2), "quick": dict(batch=32, steps=4), "full": dict(batch=32, steps=12)}
+
+# `framework` in a grid lets the harness skip a case whose framework (or its GPU) is missing.
+TF_BASE = dict(framework=["tensorflow"], num_parallel_calls=["autotune"], vectorized=[True], cache=[False],
+               deterministic=[True])
+TORCH_BASE = dict(framework=["torch"], num_workers=[0], persistent_workers=[False], prefetch_factor=[None],
+                  batched_fetch=[False])
+TORCH_WORKERS = dict(framework=["torch"], num_workers=[1, 2], persistent_workers=[True], prefetch_factor=[2],
+                     batched_fetch=[False, True])
+
+
+def _vary(base: dict, **axes) -> list[dict]:
+    """The base spec and, for each named axis, the base with that axis over all its values."""
+    return [base] + [{**base, name: values} for name, values in axes.items()]
+
+
+TF_AXES = dict(num_parallel_calls=[1, "autotune"], vectorized=[False, True], cache=[False, True],
+               deterministic=[True, False])
+TF_GRID = {
+    # smoke: every knob value on every source, one knob at a time from the base.
+    "smoke": [{**s, "source": ["memory", "tfrecord", "jpeg"]} for s in _vary(TF_BASE, **TF_AXES)],
+    "quick": [
+        {**TF_BASE, "source": ["memory"], "vectorized": [False, True]},
+        {**TF_BASE, "source": ["jpeg"], "cache": [True]},
+    ],
+    "full": [{**s, "source": ["memory", "tfrecord", "jpeg"]} for s in _vary(TF_BASE, **TF_AXES)],
+}
+TORCH_GRID = {
+    "smoke": [
+        {**TORCH_BASE, "source": ["memory", "jpeg"], "batched_fetch": [False, True]},
+        {**TORCH_WORKERS, "source": ["memory", "jpeg"]},
+        {**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "persistent_workers": [False],
+         "prefetch_factor": [4], "batched_fetch": [True]},
+    ],
+    "quick": [
+        {**TORCH_BASE, "source": ["memory"], "batched_fetch": [False, True]},
+        {**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "batched_fetch": [False]},
+    ],
+    "full": [
+        {**TORCH_BASE, "source": ["memory", "jpeg"], "batched_fetch": [False, True]},
+        {**TORCH_WORKERS, "source": ["memory", "jpeg"], "batched_fetch": [False]},
+        {**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "batched_fetch": [True]},
+        {**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "persistent_workers": [False]},
+        {**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "prefetch_factor": [4]},
+    ],
+}
+# Cold epochs: the in-memory base and the most start-up-heavy variants (cache fill, workers).
+TF_FIRST_GRID = {
+    "smoke": [{**TF_BASE, "source": ["memory", "jpeg"], "cache": [True]}],
+    "quick": [{**TF_BASE, "source": ["memory"]}, {**TF_BASE, "source": ["jpeg"], "cache": [True]}],
+    "full": [{**TF_BASE, "source": ["memory", "tfrecord"]}, {**TF_BASE, "source": ["jpeg"], "cache": [False, True]}],
+}
+TORCH_FIRST_GRID = {
+    "smoke": [{**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "batched_fetch": [False]}],
+    "quick": [{**TORCH_WORKERS, "source": ["memory"], "num_workers": [2], "batched_fetch": [False]}],
+    "full": [{**TORCH_BASE, "source": ["memory", "jpeg"]},
+             {**TORCH_WORKERS, "source": ["memory", "jpeg"], "num_workers": [2], "batched_fetch": [False]}],
+}
+# Each framework's best in-memory pipeline as measured here (quick profile, 2 cores), fed
+# to the cnn training step in its graph mode.
+E2E_CASES = {
+    "tensorflow": dict(mode="function", source="memory", knobs={k: v for k, v in TF_BASE.items() if k != "framework"}),
+    "torch": dict(mode="compile", source="memory", knobs={k: v for k, v in TORCH_BASE.items() if k != "framework"}),
+}
+E2E_GRID = {p: [dict(framework=["tensorflow", "torch"])] for p in ("smoke", "quick", "full")}
+IDEAL_GRID = {p: [dict(source=["memory"])] for p in ("smoke", "quick", "full")}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class PeakRss:
+    """Peak resident memory of this process plus its children (workers), sampled every 10 ms.
+
+    RSS counts shared pages once per process, so with workers this over-counts what
+    they share (the torch libraries, shared-memory images): an upper bound.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process(os.getpid())
+
+    def _sample(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.peak = self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+
+def dataset_for(profile: str) -> pdata.Dataset:
+    return pdata.ensure_dataset(DATA[profile]["n"], SEED)
+
+
+@pytest.fixture(scope="module")
+def dataset(profile) -> pdata.Dataset:
+    return dataset_for(profile)
+
+
+@pytest.fixture(scope="module")
+def batch(profile) -> int:
+    return DATA[profile]["batch"]
+
+
+def ideal_key(dataset: pdata.Dataset) -> str:
+    return f"pipeline/{dataset.n}"
+
+
+def build(framework: str, source: str, dataset, batch: int, device: str, knobs: dict):
+    if framework == "tensorflow":
+        from benches.pipelines import tf_pipelines as impl
+    else:
+        from benches.pipelines import torch_pipelines as impl
+    if source not in impl.SOURCES:
+        pytest.skip(f"{framework} has no reader for {source}")
+    return impl.build(source, dataset, batch, impl.Knobs(**knobs), device)
+
+
+def case_info(framework, source, device, batch, knobs, epoch) -> dict:
+    mode = "tf.data" if framework == "tensorflow" else "DataLoader"
+    info = dict(mode=mode, workload=WORKLOAD, batch=batch, source=source, epoch=epoch, **{"pass": "input"}, **knobs)
+    if framework == "torch":
+        info["pin_memory"] = device == "cuda"
+    return info
+
+
+def run_steady(measure, benchmark, framework, source, device, dataset, batch, knobs):
+    """Time whole epochs of a warm pipeline (workers started, caches filled in warm-up)."""
+    pipeline = build(framework, source, dataset, batch, device, knobs)
+    try:
+        with PeakRss() as rss:
+            measure(
+                pipeline.run_epoch, framework=framework, device=device, group=f"pipeline/{source}/{device}",
+                samples=dataset.n, ideal=ideal_key(dataset) if source == "memory" and device == "cpu" else None,
+                **case_info(framework, source, device, batch, knobs, "steady"),
+            )
+    finally:
+        pipeline.close()
+    # The warm-up epoch's first batch is a cold start (workers, caches): steady means the rest.
+    record_epoch_facts(benchmark, pipeline.first_batch_s[1:] or pipeline.first_batch_s, rss.peak)
+
+
+def record_epoch_facts(benchmark, first_batch_s, peak_rss):
+    benchmark.extra_info["time_to_first_batch_s"] = statistics.median(first_batch_s) if first_batch_s else None
+    benchmark.extra_info["peak_rss_bytes"] = peak_rss
+
+
+def run_first_epoch(benchmark, threads, framework, source, device, dataset, batch, knobs, profile):
+    """Time building a pipeline and running its first epoch, fresh each round."""
+    state = {"first": [], "peak": 0}
+
+    def cold_epoch():
+        with PeakRss() as rss:
+            pipeline = build(framework, source, dataset, batch, device, knobs)
+            try:
+                seen = pipeline.run_epoch()
+            finally:
+                pipeline.close()
+        state["first"] += pipeline.first_batch_s
+        state["peak"] = max(state["peak"], rss.peak)
+        assert seen == dataset.n
+
+    benchmark.group = f"pipeline-first-epoch/{source}/{device}"
+    benchmark.extra_info.update(framework=framework, device=device, threads=threads,
+                                **case_info(framework, source, device, batch, knobs, "first"))
+    benchmark.pedantic(cold_epoch, rounds=FIRST_EPOCH_ROUNDS[profile], iterations=1, warmup_rounds=0)
+    median = benchmark.stats.stats.median if benchmark.stats is not None else None
+    if median:
+        benchmark.extra_info["samples_per_s"] = dataset.n / median
+    record_epoch_facts(benchmark, state["first"], state["peak"])
+    benchmark.extra_info["time_to_first_batch_rounds_s"] = state["first"]
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@pytest.mark.grid(IDEAL_GRID)
+def test_ideal(measure, benchmark, dataset, batch, source):
+    """The reference: the same transform as a tight numpy loop over pre-batched arrays in memory."""
+    loop = IdealLoop(dataset.images, dataset.labels, batch, SEED)
+    with PeakRss() as rss:
+        measure(loop.run_epoch, framework="numpy", device="cpu", group="pipeline/memory/cpu", samples=loop.n,
+                sets_ideal=ideal_key(dataset), mode="ideal", workload=WORKLOAD, batch=batch, source=source,
+                epoch="steady", **{"pass": "input"})
+    record_epoch_facts(benchmark, [], rss.peak)
+
+
+@pytest.mark.grid(TF_GRID)
+def test_tf_data(measure, benchmark, dataset, batch, framework, device, source, num_parallel_calls, vectorized, cache, deterministic):
+    """A steady tf.data epoch (samples/s) for one combination of knobs."""
+    knobs = dict(num_parallel_calls=num_parallel_calls, vectorized=vectorized, cache=cache,
+                 deterministic=deterministic)
+    run_steady(measure, benchmark, "tensorflow", source, device, dataset, batch, knobs)
+
+
+@pytest.mark.grid(TORCH_GRID)
+def test_dataloader(measure, benchmark, dataset, batch, framework, device, source, num_workers, persistent_workers, prefetch_factor,
+                    batched_fetch):
+    """A steady DataLoader epoch (samples/s) for one combination of knobs; pin_memory on CUDA."""
+    knobs = dict(num_workers=num_workers, persistent_workers=persistent_workers, prefetch_factor=prefetch_factor,
+                 batched_fetch=batched_fetch)
+    run_steady(measure, benchmark, "torch", source, device, dataset, batch, knobs)
+
+
+@pytest.mark.grid(TF_FIRST_GRID)
+def test_first_epoch_tf_data(benchmark, threads, profile, dataset, batch, framework, device, source, num_parallel_calls,
+                             vectorized, cache, deterministic):
+    """A cold tf.data epoch: building the pipeline (tracing its map functions), filling the cache."""
+    knobs = dict(num_parallel_calls=num_parallel_calls, vectorized=vectorized, cache=cache,
+                 deterministic=deterministic)
+    run_first_epoch(benchmark, threads, "tensorflow", source, device, dataset, batch, knobs, profile)
+
+
+@pytest.mark.grid(TORCH_FIRST_GRID)
+def test_first_epoch_dataloader(benchmark, threads, profile, dataset, batch, framework, device, source, num_workers,
+                                persistent_workers, prefetch_factor, batched_fetch):
+    """A cold DataLoader epoch: starting the workers (forkserver, importing torch) is in it."""
+    knobs = dict(num_workers=num_workers, persistent_workers=persistent_workers, prefetch_factor=prefetch_factor,
+                 batched_fetch=batched_fetch)
+    run_first_epoch(benchmark, threads, "torch", source, device, dataset, batch, knobs, profile)
+
+
+def _one_hot(framework, labels, device):
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        return tf.one_hot(labels, 10)
+    import torch
+
+    return torch.nn.functional.one_hot(labels, 10).to(device=device, dtype=torch.float32)
+
+
+def _trainer(framework, mode, device):
+    from benches.workloads import tf_runner, torch_runner
+
+    runner = tf_runner if framework == "tensorflow" else torch_runner
+    return runner.trainer(WORKLOADS["cnn"], mode, device)
+
+
+@pytest.mark.grid(E2E_GRID)
+@pytest.mark.timeout(420, method="signal")  # torch.compile of the training step takes a while on 2 cores
+def test_end_to_end(measure, benchmark, profile, device, framework):
+    """The best pipeline feeding the cnn training step (graph mode) versus the step fed a resident batch.
+
+    ``fed_over_step_only`` near 1 means compute bounds training; well above 1, input does.
+    """
+    case, cfg = E2E_CASES[framework], E2E[profile]
+    batch, steps = cfg["batch"], cfg["steps"]
+    data = dataset_for(profile)
+    knobs = {k: v[0] for k, v in case["knobs"].items()}
+    pipeline = build(framework, case["source"], data, batch, device, knobs)
+    step = _trainer(framework, case["mode"], device)
+    fence = fence_for(framework, device)
+    stream = itertools.chain.from_iterable(pipeline.batches(e) for e in itertools.count())
+    x0, y0, _ = next(stream)
+    t0 = _one_hot(framework, y0, device)
+    fence(step(x0, t0))  # trace or compile, untimed
+
+    def fed():
+        loss = None
+        for _ in range(steps):
+            x, y, _ = next(stream)
+            loss = step(x, _one_hot(framework, y, device))
+        return loss
+
+    def resident():
+        loss = None
+        for _ in range(steps):
+            loss = step(x0, t0)
+        return loss
+
+    try:
+        with PeakRss() as rss:
+            measure(fed, framework=framework, device=device, group=f"pipeline-e2e/cnn-train/{device}",
+                    samples=batch * steps, mode=case["mode"], workload="cnn", batch=batch, source=case["source"],
+                    pipeline="tf.data" if framework == "tensorflow" else "DataLoader", epoch="steady",
+                    **{"pass": "train"}, **knobs)
+    finally:
+        pipeline.close()
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        fence(resident())
+        times.append(time.perf_counter() - start)
+    step_only = statistics.median(times)
+    benchmark.extra_info.update(peak_rss_bytes=rss.peak, step_only_s=step_only / steps,
+                                step_only_samples_per_s=batch * steps / step_only)
+    if benchmark.stats is not None:
+        benchmark.extra_info["fed_over_step_only"] = benchmark.stats.stats.median / step_only
