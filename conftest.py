@@ -338,11 +338,20 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """A case that runs out of device memory is skipped with the reason; the run goes on."""
+    """A case that runs out of device memory is skipped with the reason; the run goes on.
+
+    A case that does not finish (skipped, failed, timed out, out of memory) is also
+    kept out of the saved run: pytest-benchmark only drops cases that raised an
+    ``Exception``, and a skip or timeout inside the timed call would otherwise leave a
+    result with no rounds, which breaks writing the whole run's JSON.
+    """
     try:
         return (yield)
-    except Exception as exc:
-        if _is_out_of_memory(exc):
+    except BaseException as exc:
+        bench = getattr(item, "funcargs", {}).get("benchmark")
+        if bench is not None:
+            bench.has_error = True
+        if isinstance(exc, Exception) and _is_out_of_memory(exc):
             if "torch" in _frameworks and _frameworks["torch"].cuda.is_available():
                 _frameworks["torch"].cuda.empty_cache()
             pytest.skip(f"out of memory: {str(exc).splitlines()[0][:200]}")

@@ -125,13 +125,15 @@ IDEAL_GRID = {p: [dict(source=["memory"])] for p in ("smoke", "quick", "full")}
 
 
 class PeakRss:
-    """Peak resident memory of this process plus its children (workers), sampled every 10 ms.
+    """Peak resident memory of this process plus its children (workers), sampled every 100 ms.
 
     RSS counts shared pages once per process, so with workers this over-counts what
-    they share (the torch libraries, shared-memory images): an upper bound.
+    they share (the torch libraries, shared-memory images): an upper bound. The sampler
+    runs during timing, so it samples rarely: on 2 cores a 10 ms sampler would take
+    GIL time and CPU from the pipeline it watches.
     """
 
-    def __init__(self, interval: float = 0.01):
+    def __init__(self, interval: float = 0.1):
         self.interval, self.peak = interval, 0
         self._stop = threading.Event()
         self._proc = psutil.Process(os.getpid())

@@ -156,3 +156,14 @@ def test_store_run_moves_atomically_and_never_overwrites(tmp_path):
     assert saved[0].parent.name == machine_key(MACHINE)
     assert saved[0].name.endswith("_abcdef1.json")
     assert not list(incoming.iterdir())
+
+
+@pytest.mark.parametrize("outcome", [pytest.skip.Exception("skipped mid-timing"), pytest.fail.Exception("timeout")])
+def test_unfinished_case_is_kept_out_of_the_saved_run(outcome):
+    """A skip or timeout inside the timed call must not leave a round-less result in the JSON."""
+    bench = SimpleNamespace(has_error=False)
+    call = conftest.pytest_runtest_call(SimpleNamespace(funcargs={"benchmark": bench}))
+    next(call)
+    with pytest.raises(type(outcome)):
+        call.throw(outcome)
+    assert bench.has_error
