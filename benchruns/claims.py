@@ -679,6 +679,17 @@ def _knob(item: Item):
     return None, None
 
 
+def _scaling_points(cands) -> list:
+    """(workers, best samples/s at that count): only numeric counts ("autotune" is no count),
+    and the best variant per count, so other knobs do not zigzag the line."""
+    best: dict = {}
+    for item in cands:
+        value, sps = _knob(item)[1], _sps(item)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and sps:
+            best[value] = max(best.get(value, 0.0), sps)
+    return sorted(best.items())
+
+
 def _sps(item: Item):
     return _num(item.get("samples_per_s"))
 
@@ -712,8 +723,7 @@ def claim_5(benches: Benches) -> Claim:
             cands = [i for i in members if i.get("framework") == fw and i.get("epoch", "steady") != "first"]
             if cands:
                 best[fw] = max(cands, key=lambda i: _sps(i) or 1 / i.bench.median)
-            pts = sorted(((_knob(i)[1], _sps(i)) for i in cands if _knob(i)[1] is not None and _sps(i)),
-                         key=lambda p: p[0])
+            pts = _scaling_points(cands)
             if len(pts) > 1:
                 scaling.append({"device": device, "label": f"{mode} · {source}", "framework": fw, "points": pts,
                                 "ideal": _sps(ideal) if ideal else None, "knob": _knob(cands[0])[0]})

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from .runs import Run
-from .stats import ALPHA, Row, compare_benches
+from .stats import ALPHA, MIN_ROUNDS_TO_GATE, Row, compare_benches
 
 
 @dataclass
@@ -51,6 +51,12 @@ def build(base: Run, cand: Run, thresholds, alpha: float = ALPHA) -> Comparison:
         notes.append(
             f"warning: {summary_rows} benchmark(s) lack raw timings (stats.data) in one of the runs; "
             "their verdicts use median/IQR/rounds only and are weaker"
+        )
+    few = sum(r.method == "raw" and min(r.base_rounds, r.cand_rounds) < MIN_ROUNDS_TO_GATE for r in rows)
+    if few:
+        notes.append(
+            f"warning: {few} benchmark(s) have fewer than {MIN_ROUNDS_TO_GATE} rounds in a run; the gate can barely "
+            "see a slowdown there (run them with a higher --benchmark-min-rounds)"
         )
     return Comparison(base, cand, rows, added, removed, alpha, notes)
 

@@ -68,6 +68,12 @@ class Row:
         return asdict(self)
 
 
+# Fewer rounds than this on either side: a 10% slowdown is found in only a few percent of
+# trials (measured on recorded 5-round cases), so compare and gate warn instead of implying
+# "unchanged" means "checked". Raise pytest's --benchmark-min-rounds for such cases.
+MIN_ROUNDS_TO_GATE = 10
+
+
 def decide(ratio, p_adjusted, threshold, alpha=ALPHA):
     """Vectorised verdicts: 'slower' / 'faster' / 'unchanged' (see the module docstring)."""
     ratio = np.asarray(ratio, dtype=float)

@@ -325,3 +325,17 @@ def test_help():
 if __name__ == "__main__":
     CRAFTED.write_text(json.dumps(crafted_run()))
     print(CRAFTED)
+
+
+def test_worker_scaling_ignores_autotune_and_keeps_the_best_per_count():
+    """Real runs mix num_parallel_calls=1 with "autotune"; the scaling line plots worker counts only."""
+    from types import SimpleNamespace
+
+    from benchruns import claims
+
+    def item(workers, sps):
+        info = {"num_parallel_calls": workers, "samples_per_s": sps}
+        return SimpleNamespace(get=info.get)
+
+    points = claims._scaling_points([item(1, 100.0), item("autotune", 900.0), item(2, 150.0), item(1, 120.0)])
+    assert points == [(1, 120.0), (2, 150.0)]
