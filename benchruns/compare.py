@@ -126,12 +126,18 @@ def render_md(cmp: Comparison, rows: list[Row] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _some(names: list[str], shown: int = 8) -> str:
+    """A few names and a count: a profile change can add or remove hundreds (diff lists them all)."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more (see `make diff`)" if more > 0 else "")
+
+
 def _tail(cmp: Comparison, md: bool = False) -> list[str]:
     out = [""] if not md else []
     if cmp.added:
-        out.append(f"added (only in cand, not judged): {', '.join(cmp.added)}")
+        out.append(f"added (only in cand, not judged): {_some(cmp.added)}")
     if cmp.removed:
-        out.append(f"removed (only in base, not judged): {', '.join(cmp.removed)}")
+        out.append(f"removed (only in base, not judged): {_some(cmp.removed)}")
     if any(r.method == "summary" for r in cmp.rows):
         out.append("* verdict from summary statistics (no raw timings): weaker")
     if not md:
