@@ -18,7 +18,7 @@ DEVICE ?= cpu,cuda
 RESULTS ?= results
 FORMAT ?= table
 THRESHOLD ?= 10%
-REPEAT ?= 2
+REPEAT ?= 5
 K ?=
 OUT ?= build
 
@@ -60,7 +60,7 @@ gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
 	$(TOOL) diff $(A) $(B) $(ARGS)
 
-ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=2), then gate
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=5), then gate
 	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
 
 history: $(DEPS) ## trend plots with step changes for this machine's runs, into build/history

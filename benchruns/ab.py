@@ -68,9 +68,11 @@ def require_every_repeat_agrees(cmp: compare.Comparison, runs: dict[str, list[Ru
     """Keep a verdict only if every run of one side beats every run of the other.
 
     Pooled rounds capture the noise within a process, not the drift between processes
-    (CPU frequency, neighbours, memory layout), which on a shared machine can shift a
-    whole run by tens of percent. With repeats, a real change shows in every pairing of
-    A and B runs; drift that happened to hit one run does not.
+    (CPU frequency, neighbours, memory layout, thread placement), which on a shared
+    machine shifted whole runs of an unchanged tree by up to 17%. The process is the
+    honest unit: requiring complete separation of the run medians is a Mann-Whitney test
+    on them, significant at p = 2/C(2R, R) (0.8% for the default R = 5 runs a side;
+    33% for R = 2, which is why 2 is too few).
     """
     if min(len(runs["A"]), len(runs["B"])) < 2:
         return

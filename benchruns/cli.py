@@ -80,7 +80,9 @@ def build_parser() -> Parser:
                        "each side's rounds per benchmark and gate B against A. Nothing is saved to results/.")
     p.add_argument("--base-ref", default="", help="git ref for side A (a temporary worktree)")
     p.add_argument("-k", dest="k", default="", help="pytest -k expression selecting benchmarks")
-    p.add_argument("--repeat", type=int, default=2, help="runs per side, alternating (default 2)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="runs per side, alternating (default 5: a verdict needs every run of one side to beat every "
+                   "run of the other, which 5 runs each makes significant at 1%%)")
     p.add_argument("--python", default=sys.executable, help="interpreter for side B (and A unless --base-python)")
     p.add_argument("--base-python", help="interpreter for side A; without --base-ref, A runs on this same tree")
     p.add_argument("--profile", default="quick", help="benchmark profile (default quick)")
