@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,24 @@ INDEX_FILE = "labels.csv"
 # TensorFlow gives bit-identical results (no overflow, no unsigned types needed).
 _P = 2147483647
 _ROUNDS = 3
+
+
+class EpochRunner:
+    """One epoch of a pipeline, as the benchmarks time it; shared by both frameworks.
+
+    A subclass provides ``batches(epoch)`` (yielding (x, label, index)), ``epoch`` and
+    ``first_batch_s``; every batch is pulled, and the time to the first one is noted.
+    """
+
+    def run_epoch(self) -> int:
+        start = time.perf_counter()
+        seen = 0
+        for x, _, _ in self.batches(self.epoch):
+            if not seen:
+                self.first_batch_s.append(time.perf_counter() - start)
+            seen += int(x.shape[0])
+        self.epoch += 1
+        return seen
 
 
 @dataclass(frozen=True)

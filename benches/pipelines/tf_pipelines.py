@@ -14,13 +14,12 @@ epoch is a variable the map functions read, set before each epoch's iterator is 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from .data import _P, _ROUNDS, HEIGHT, MEAN, PAD, SHARDS, STD, WIDTH, CHANNELS, Dataset, read_jpeg_index
+from .data import _P, _ROUNDS, HEIGHT, MEAN, PAD, SHARDS, STD, WIDTH, CHANNELS, Dataset, EpochRunner, read_jpeg_index
 
 SOURCES = ("memory", "tfrecord", "jpeg")
 SHUFFLE_BUFFER = 1024  # decoded samples; a full-epoch buffer would delay the first batch by a whole decode pass
@@ -127,7 +126,7 @@ def decoded_samples(source: str, data: Dataset, knobs: Knobs) -> tf.data.Dataset
     raise ValueError(f"unknown source {source!r}; tf.data reads {', '.join(SOURCES)}")
 
 
-class TFPipeline:
+class TFPipeline(EpochRunner):
     """One tf.data pipeline over one source; ``run_epoch`` iterates a whole epoch and counts samples."""
 
     framework = "tensorflow"
@@ -169,15 +168,6 @@ class TFPipeline:
         self.epoch_var.assign(epoch)
         return iter(self.dataset)
 
-    def run_epoch(self) -> int:
-        start = time.perf_counter()
-        seen = 0
-        for x, _, _ in self.batches(self.epoch):
-            if not seen:
-                self.first_batch_s.append(time.perf_counter() - start)
-            seen += int(x.shape[0])
-        self.epoch += 1
-        return seen
 
     def close(self) -> None:
         self.dataset = None

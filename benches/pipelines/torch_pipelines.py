@@ -13,7 +13,6 @@ handle, not a 100 MB copy, as it would with fork's copy-on-write.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
-from .data import HEIGHT, MEAN, PAD, STD, WIDTH, Dataset, augment_params, read_jpeg_index
+from .data import HEIGHT, MEAN, PAD, STD, WIDTH, Dataset, EpochRunner, augment_params, read_jpeg_index
 
 SOURCES = ("memory", "jpeg")
 WORKER_CONTEXT = "forkserver"
@@ -144,7 +143,7 @@ class Knobs:
     batched_fetch: bool = False
 
 
-class TorchPipeline:
+class TorchPipeline(EpochRunner):
     """One DataLoader over one source; ``run_epoch`` iterates a whole epoch and counts samples."""
 
     framework = "torch"
@@ -179,15 +178,6 @@ class TorchPipeline:
                 y = y.to("cuda", non_blocking=True)
             yield x, y, i
 
-    def run_epoch(self) -> int:
-        start = time.perf_counter()
-        seen = 0
-        for x, _, _ in self.batches(self.epoch):
-            if not seen:
-                self.first_batch_s.append(time.perf_counter() - start)
-            seen += x.shape[0]
-        self.epoch += 1
-        return seen
 
     def close(self) -> None:
         iterator = getattr(self.loader, "_iterator", None)
