@@ -190,23 +190,9 @@ def cmd_ab(args) -> int:
 
 
 def cmd_report(argv) -> int:
-    if any(a in ("-h", "--help") for a in argv[:1]) and not _has_report():
-        print("usage: python -m benchruns report [...]: verdicts on TF-vs-PyTorch claims (benchruns/report.py, not installed yet)")
-        return 0
-    import importlib
+    from . import report
 
-    try:
-        report = importlib.import_module(f"{__package__}.report")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.report":
-            print("benchruns report: benchruns/report.py is not written yet; nothing to run", file=sys.stderr)
-            return 2
-        raise
     return int(report.main(argv) or 0)
-
-
-def _has_report() -> bool:
-    return (Path(__file__).parent / "report.py").is_file()
 
 
 COMMANDS = {

@@ -130,12 +130,6 @@ def test_strict_machine_folder(tmp_path):
     assert_bad(result, "looked for key", "some-other-machine-1234", "--base/--cand")
 
 
-def test_report_slot_without_module():
-    if (ROOT / "benchruns" / "report.py").exists():
-        pytest.skip("report.py exists now")
-    assert_bad(cli("report"), "report.py")
-
-
 # --- compare and gate -------------------------------------------------------------------
 
 
