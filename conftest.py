@@ -378,15 +378,24 @@ def pytest_configure(config):
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
-    """After pytest-benchmark has written the run, move it into its machine folder."""
+    """After pytest-benchmark has written the run, move it into its machine folder.
+
+    An interrupted run (Ctrl-C, pytest.exit) is dropped: it would pass for a whole run
+    with cases missing, and the gate would read them as removed.
+    """
     yield
     config = session.config
     incoming = getattr(config, "tfpt", {}).get("incoming")
-    if incoming and incoming.exists():
-        saved = store_run(incoming, Path(config.getoption("results_dir")))
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"run saved: {saved}")
+    if not incoming or not incoming.exists():
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        incoming.unlink()
+        message = "run interrupted: not saved"
+    else:
+        message = f"run saved: {store_run(incoming, Path(config.getoption('results_dir')))}"
+    if reporter is not None:
+        reporter.write_line(message)
 
 
 def machine_facts(threads: int) -> dict:

@@ -167,3 +167,21 @@ def test_unfinished_case_is_kept_out_of_the_saved_run(outcome):
     with pytest.raises(type(outcome)):
         call.throw(outcome)
     assert bench.has_error
+
+
+@pytest.mark.parametrize("exitstatus, kept", [(pytest.ExitCode.OK, True), (pytest.ExitCode.TESTS_FAILED, True),
+                                              (pytest.ExitCode.INTERRUPTED, False)])
+def test_finished_runs_are_saved_and_interrupted_ones_dropped(tmp_path, exitstatus, kept):
+    results = tmp_path / "results"
+    incoming = results / ".incoming" / "run.json"
+    incoming.parent.mkdir(parents=True)
+    incoming.write_text(json.dumps({"machine_info": dict(MACHINE), "commit_info": {}, "benchmarks": []}))
+    options = {"results_dir": str(results)}
+    config = SimpleNamespace(tfpt={"incoming": incoming}, getoption=options.__getitem__,
+                             pluginmanager=SimpleNamespace(get_plugin=lambda name: None))
+    hook = conftest.pytest_sessionfinish(SimpleNamespace(config=config), exitstatus)
+    next(hook)
+    with pytest.raises(StopIteration):
+        next(hook)
+    assert not incoming.exists()
+    assert len(list(results.glob("*/*.json"))) == (1 if kept else 0)
