@@ -832,10 +832,19 @@ def claim_6(benches: Benches) -> Claim:
                 cmp = time_ratio(a, b, "pinned", "pageable")
                 c.findings.append(f"{_prefix(device, devices)}{direction} at {s / 2**20:.3g} MiB: {cmp.plain()} "
                                   f"({cmp.text()})")
-        zc = [i for i in dev if i.get("zero_copy") is not None]
-        for i in zc:
-            c.findings.append(f"{_prefix(device, devices)}{i.get('framework')} {i.get('mode')} ({i.get('direction')}): "
-                              f"zero-copy {'yes' if i.get('zero_copy') else 'no'}, {fmt_time(i.median)} per call")
+        # One line per call, over all its sizes: a zero-copy call's time should stay flat.
+        by_call: dict = {}
+        for i in dev:
+            if i.get("zero_copy") is not None:
+                key = (str(i.get("framework")), str(i.get("mode")), str(i.get("direction")), bool(i.get("zero_copy")))
+                by_call.setdefault(key, []).append((_num(i.get("size")) or 0, i.median))
+        for (framework, mode, direction, zero_copy), points in sorted(by_call.items()):
+            sizes = sorted(size for size, _ in points if size)
+            times = [t for _, t in points]
+            span = f" over {len(points)} sizes, {sizes[0] / 2**10:g} KiB-{sizes[-1] / 2**20:g} MiB" if sizes else ""
+            c.findings.append(f"{_prefix(device, devices)}{framework} {mode} ({direction}): zero-copy "
+                              f"{'yes' if zero_copy else 'no'}, {fmt_time(min(times))}-{fmt_time(max(times))} "
+                              f"per call{span}")
         if panels:
             c.plots.append({"kind": "transfer", "device": device, "panels": panels, "reference": ref_pts,
                             "title": f"Claim 6: copy bandwidth by size ({device})"})
