@@ -185,3 +185,17 @@ def test_finished_runs_are_saved_and_interrupted_ones_dropped(tmp_path, exitstat
         next(hook)
     assert not incoming.exists()
     assert len(list(results.glob("*/*.json"))) == (1 if kept else 0)
+
+
+def test_out_of_memory_on_the_gpu_skips_with_the_reason(monkeypatch):
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    fake_torch = SimpleNamespace(cuda=SimpleNamespace(OutOfMemoryError=OutOfMemoryError, is_available=lambda: False))
+    monkeypatch.setitem(conftest._frameworks, "torch", fake_torch)
+    bench = SimpleNamespace(has_error=False)
+    call = conftest.pytest_runtest_call(SimpleNamespace(funcargs={"benchmark": bench}))
+    next(call)
+    with pytest.raises(pytest.skip.Exception, match="out of memory: CUDA out of memory"):
+        call.throw(OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert bench.has_error  # and the case stays out of the saved run
