@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-from . import storage
 from .claims import CONTRADICT_SHARE, NOISE, NOT_MEASURED, SUPPORT_SHARE, Benches, Claim, judge
 from .runs import BadInput, load_run, machine_folder, saved_runs
 

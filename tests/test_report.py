@@ -17,7 +17,6 @@ with times chosen so that each claim has a known verdict:
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
@@ -31,7 +30,6 @@ import pytest
 
 from benchruns import claims as C
 from benchruns.claims import Benches, judge
-from benchruns.report import write_report
 from benchruns.runs import Bench, Run, load_run
 
 ROOT = Path(__file__).resolve().parent.parent
