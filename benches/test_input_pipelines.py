@@ -272,7 +272,7 @@ def test_tf_data(measure, benchmark, dataset, batch, framework, device, source, 
     """A steady tf.data epoch (samples/s) for one combination of knobs."""
     knobs = dict(num_parallel_calls=num_parallel_calls, vectorized=vectorized, cache=cache,
                  deterministic=deterministic)
-    run_steady(measure, benchmark, "tensorflow", source, device, dataset, batch, knobs)
+    run_steady(measure, benchmark, framework, source, device, dataset, batch, knobs)
 
 
 @pytest.mark.grid(TORCH_GRID)
@@ -281,7 +281,7 @@ def test_dataloader(measure, benchmark, dataset, batch, framework, device, sourc
     """A steady DataLoader epoch (samples/s) for one combination of knobs; pin_memory on CUDA."""
     knobs = dict(num_workers=num_workers, persistent_workers=persistent_workers, prefetch_factor=prefetch_factor,
                  batched_fetch=batched_fetch)
-    run_steady(measure, benchmark, "torch", source, device, dataset, batch, knobs)
+    run_steady(measure, benchmark, framework, source, device, dataset, batch, knobs)
 
 
 @pytest.mark.grid(TF_FIRST_GRID)
@@ -290,7 +290,7 @@ def test_first_epoch_tf_data(benchmark, threads, profile, dataset, batch, framew
     """A cold tf.data epoch: building the pipeline (tracing its map functions), filling the cache."""
     knobs = dict(num_parallel_calls=num_parallel_calls, vectorized=vectorized, cache=cache,
                  deterministic=deterministic)
-    run_first_epoch(benchmark, threads, "tensorflow", source, device, dataset, batch, knobs, profile)
+    run_first_epoch(benchmark, threads, framework, source, device, dataset, batch, knobs, profile)
 
 
 @pytest.mark.grid(TORCH_FIRST_GRID)
@@ -299,7 +299,7 @@ def test_first_epoch_dataloader(benchmark, threads, profile, dataset, batch, fra
     """A cold DataLoader epoch: starting the workers (forkserver, importing torch) is in it."""
     knobs = dict(num_workers=num_workers, persistent_workers=persistent_workers, prefetch_factor=prefetch_factor,
                  batched_fetch=batched_fetch)
-    run_first_epoch(benchmark, threads, "torch", source, device, dataset, batch, knobs, profile)
+    run_first_epoch(benchmark, threads, framework, source, device, dataset, batch, knobs, profile)
 
 
 def _one_hot(framework, labels, device):

@@ -37,21 +37,10 @@ def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, 
     else:
 
         def body():
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(model(*args) - target))
-            grads = tape.gradient(loss, model.params)
-            for variable, grad in zip(model.params, grads):
-                variable.assign_sub(LEARNING_RATE * grad)
-            return loss
+            return _sgd_step(model, args, target)
 
-    if mode == "eager":
-        fn = body
-        count = _zero
-    elif mode in ("function", "xla"):
-        fn = tf.function(body, jit_compile=(mode == "xla"))
-        count = fn.experimental_get_tracing_count
-    else:
-        raise ValueError(f"unknown tensorflow mode {mode!r}")
+    fn = _in_mode(body, mode)
+    count = _zero if mode == "eager" else fn.experimental_get_tracing_count
 
     if device == "cpu" and tf.config.list_physical_devices("GPU"):
 
@@ -62,6 +51,30 @@ def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, 
     else:
         step = fn
     return Case(step=step, graph_count=count, module=fn, model=model)
+
+
+def _loss_and_grads(model, args, target):
+    """MSE loss and its gradients for every variable, as the training step and parity see them."""
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(*args) - target))
+    return loss, tape.gradient(loss, model.params)
+
+
+def _sgd_step(model, args, target):
+    """One training step: forward, GradientTape, plain SGD update in place; returns the loss."""
+    loss, grads = _loss_and_grads(model, args, target)
+    for variable, grad in zip(model.params, grads):
+        variable.assign_sub(LEARNING_RATE * grad)
+    return loss
+
+
+def _in_mode(body, mode: str):
+    """``body`` as it runs in ``mode``: as is (eager), traced (function), traced and compiled (xla)."""
+    if mode == "eager":
+        return body
+    if mode in ("function", "xla"):
+        return tf.function(body, jit_compile=(mode == "xla"))
+    raise ValueError(f"unknown tensorflow mode {mode!r}")
 
 
 def _zero() -> int:
@@ -76,10 +89,7 @@ def loss_and_grads(workload: Workload, batch: int) -> tuple[float, dict[str, np.
     """Eager loss and gradients in the canonical numpy layout, for the parity check."""
     model = tf_models.build(workload, make_weights(workload))
     x, target = make_batch(workload, batch)
-    args = tf_models.inputs(workload, x)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(model(*args) - target))
-    grads = tape.gradient(loss, model.params)
+    loss, grads = _loss_and_grads(model, tf_models.inputs(workload, x), target)
     return float(loss), model.canonical([g.numpy() for g in grads])
 
 
@@ -92,13 +102,6 @@ def trainer(workload: Workload, mode: str, device: str, seed: int = 0):
         model = tf_models.build(workload, make_weights(workload, seed))
 
     def body(x, target):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x) - target))
-        grads = tape.gradient(loss, model.params)
-        for variable, grad in zip(model.params, grads):
-            variable.assign_sub(LEARNING_RATE * grad)
-        return loss
+        return _sgd_step(model, (x,), target)
 
-    if mode == "eager":
-        return body
-    return tf.function(body, jit_compile=(mode == "xla"))
+    return _in_mode(body, mode)
