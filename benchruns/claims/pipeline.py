@@ -1,0 +1,100 @@
+"""Claim 5: tf.data is efficient; DataLoader is convenient."""
+
+from __future__ import annotations
+
+from .common import (
+    Benches, Claim, Item, Table, _num, _prefix,
+    fmt_num, fmt_time, per_sample_time_ratio,
+)
+
+
+def _knob(item: Item):
+    for key in ("num_workers", "num_parallel_calls", "workers"):
+        v = item.get(key)
+        if v is not None:
+            return key, v
+    return None, None
+
+
+def _scaling_points(cands) -> list:
+    """(workers, best samples/s at that count): only numeric counts ("autotune" is no count),
+    and the best variant per count, so other knobs do not zigzag the line."""
+    best: dict = {}
+    for item in cands:
+        value, sps = _knob(item)[1], _sps(item)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and sps:
+            best[value] = max(best.get(value, 0.0), sps)
+    return sorted(best.items())
+
+
+def _sps(item: Item):
+    return _num(item.get("samples_per_s"))
+
+
+def claim_5(benches: Benches) -> Claim:
+    c = Claim(
+        5, "Input pipelines",
+        "tf.data is an efficient way to build large input pipelines; DataLoader is convenient.",
+        "Steady-state pipeline throughput (pipeline/<source>/<device>) of the best tf.data configuration against "
+        "the best DataLoader configuration on the same source; a comparison supports the claim when tf.data is "
+        "not slower per sample beyond noise. Both are shown as a fraction of the numpy ideal (the same batches "
+        "produced by plain numpy in the same run), with the time to the first batch and how throughput scales "
+        "with workers (num_workers / num_parallel_calls).",
+    )
+    items = benches.select("pipeline") + benches.select("pipeline-e2e")
+    first_epoch = benches.select("pipeline-first-epoch")
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(item.bench.group, []).append(item)
+    devices = sorted({i.get("device") for i in items if i.get("device")}, key=lambda d: (d != "cpu", d))
+    rows, plot_rows, scaling = [], [], []
+    for group in sorted(groups):
+        members = groups[group]
+        device = members[0].get("device")
+        source = group.split("/")[1] if group.count("/") >= 2 else group
+        if group.startswith("pipeline-e2e"):
+            source = "e2e " + source
+        ideal = next((i for i in members if i.get("mode") == "ideal" or i.get("framework") == "numpy"), None)
+        best = {}
+        for fw, mode in (("tensorflow", "tf.data"), ("torch", "DataLoader")):
+            cands = [i for i in members if i.get("framework") == fw and i.get("epoch", "steady") != "first"]
+            if cands:
+                best[fw] = max(cands, key=lambda i: _sps(i) or 1 / i.bench.median)
+            pts = _scaling_points(cands)
+            if len(pts) > 1:
+                scaling.append({"device": device, "label": f"{mode} · {source}", "framework": fw, "points": pts,
+                                "ideal": _sps(ideal) if ideal else None, "knob": _knob(cands[0])[0]})
+        for fw, item in best.items():
+            frac = _num(item.get("fraction_of_ideal"))
+            if frac is None and ideal is not None and _sps(item) and _sps(ideal):
+                frac = _sps(item) / _sps(ideal)
+            ttfb = _num(item.get("time_to_first_batch_s"))
+            if ttfb is None:
+                fe = [i for i in first_epoch if i.get("framework") == fw and i.get("device") == device
+                      and i.bench.group.split("/")[1:2] == group.split("/")[1:2]]
+                ttfb = next((_num(i.get("time_to_first_batch_s")) for i in fe if _num(i.get("time_to_first_batch_s"))), None)
+            knob = _knob(item)
+            rows.append([str(device), source, item.get("mode") or fw, f"{knob[0]}={knob[1]}" if knob[0] else "",
+                         fmt_num(_sps(item)), f"{frac:.2f}" if frac is not None else "n/a",
+                         fmt_time(ttfb) if ttfb is not None else "n/a",
+                         fmt_num((_num(item.get("peak_rss_bytes")) or 0) / 2**20) + " MiB" if _num(item.get("peak_rss_bytes")) else "n/a"])
+            plot_rows.append({"device": device, "source": source, "framework": fw, "label": item.get("mode") or fw,
+                              "fraction": frac})
+        if "tensorflow" in best and "torch" in best:
+            cmp = per_sample_time_ratio(best["tensorflow"], best["torch"], "tf.data", "DataLoader")
+            c.count(cmp.outcome != "slower", cmp)
+            c.findings.append(f"{_prefix(device, devices)}{source}: {cmp.plain()}; time per sample {cmp.value:.3g} "
+                              f"{cmp.ci_text()} ({', '.join(cmp.evidence)})")
+    if rows:
+        c.tables.append(Table(["device", "source", "pipeline", "best setting", "samples/s", "fraction of ideal",
+                               "time to first batch", "peak RSS"], rows, "Best configuration per pipeline"))
+        for device in devices:
+            c.plots.append({"kind": "pipeline", "device": device,
+                            "bars": [r for r in plot_rows if r["device"] == device],
+                            "scaling": [s for s in scaling if s["device"] == device],
+                            "title": f"Claim 5: input pipelines ({device})"})
+    c.decide("No pipeline benchmarks (pipeline/<source>/<device>) are in this run.")
+    return c
+
+
+# --- claim 6 ---------------------------------------------------------------------------------
