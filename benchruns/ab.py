@@ -1,120 +1,292 @@
-"""ab: same-job A/B of a git ref (or another interpreter) against the working tree.
+"""ab: same-job A/B of a git ref (or another interpreter) against the working tree, in worker pairs.
 
-Two saved runs from different days differ by more than code: machine state, thermal
-state, neighbours. Running both sides in one job, alternately A B A B, spreads such
-drift over both sides instead of loading it onto one. Each side's rounds are pooled
-per benchmark and B is gated against A with the same rule as ``gate``. The runs go
-to a temporary folder, never into results/.
+Design (what a CI job can afford, and what makes its verdict hold):
+
+* **Worker pairs that take turns.** A pair is two long-lived pytest processes, one per
+  side, started together (their imports of torch and TensorFlow overlap; nothing is timed
+  then). Before each benchmark (its setup, warm-up, timing and teardown) a worker asks
+  the coordinator for a turn and waits; only one worker of the pair runs at a time, so
+  they never compete for the cores, and A's and B's measurement of one benchmark are
+  seconds apart: slow drift of the machine hits both sides of the pair alike.
+* **Balanced order.** Turns go A B B A A B B A ... (or B A A B ...; the first side is
+  drawn per pair from a seeded generator, so half the pairs start with each side):
+  neither side always runs first, and a linear drift within a benchmark's two turns
+  cancels over consecutive benchmarks.
+* **The process is the unit.** Each worker's run medians are one sample of that
+  process; several fresh pairs (``--repeat``, default 5) sample the process-to-process
+  variation, and the verdict is a paired test on log(B/A) per pair
+  (benchruns/stats.py: moderated t, Benjamini-Hochberg over benchmarks, effect floor,
+  minimum detectable slowdown per benchmark).
+* **Identically shaped checkouts.** Side A runs in a git worktree of the base ref, side B
+  in a git worktree of the working tree's current state (tracked changes via
+  ``git stash create``, plus untracked files), both at ``<tmp>/A`` and ``<tmp>/B``: the
+  same path length and depth, so neither side's imports or file lookups differ by where
+  it lives.
+
+Approaches this follows: interleaved, duet-style benchmarking (Bulej et al., "Duet
+Benchmarking: Improving Measurement Accuracy in the Cloud", ICPE 2020 / EMSE 2020; A and B
+exposed to the same interference), randomised and balanced orders against drift
+(Georges, Buytaert, Eeckhout, "Statistically Rigorous Java Performance Evaluation",
+OOPSLA 2007: repeat the VM invocation, not only the iteration; Kalibera & Jones,
+"Rigorous Benchmarking in Reasonable Time", ISMM 2013: spend repetitions at the level
+with the largest variance), and layout randomisation (Curtsinger & Berger, "Stabilizer",
+ASPLOS 2013: a new process is a new memory layout, so sample many). Runs go to a temporary
+folder, never into results/.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import compare, gate
-from .runs import BadInput, Bench, Run, load_run
+from .runs import BadInput, Run, load_run
+
+TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
+SEED = 20261129
+
+# Injected into every worker with ``-p`` from a folder on PYTHONPATH, so that it also works
+# for a base ref whose own code predates it. It must not import anything from the suite.
+PLUGIN_NAME = "_benchruns_ab_turns"
+PLUGIN = '''\
+"""benchruns ab: run each test only when the coordinator gives this worker the turn."""
+import os
+
+import pytest
+
+_GO = int(os.environ["BENCHRUNS_AB_GO_FD"])
+_DONE = int(os.environ["BENCHRUNS_AB_DONE_FD"])
 
 
-def plan(repeat: int) -> list[tuple[str, int]]:
-    """The alternation order: [('A', 0), ('B', 0), ('A', 1), ('B', 1), ...]."""
-    return [(side, i) for i in range(repeat) for side in ("A", "B")]
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    os.write(_DONE, ("ready " + item.nodeid + "\\n").encode())
+    if os.read(_GO, 3) != b"go\\n":  # the coordinator went away: stop without timing anything
+        os._exit(3)
+    try:
+        yield
+    finally:
+        os.write(_DONE, b"done\\n")
+'''
 
 
-def pytest_command(python: str, profile: str, k: str, json_path: Path) -> list[str]:
-    cmd = [python, "-m", "pytest", "benches", f"--profile={profile}", "-p", "no:cacheprovider",
-           f"--benchmark-json={json_path}"]
+class WorkerFailed(BadInput):
+    """A worker crashed, hung or wrote no JSON: the job cannot be judged."""
+
+
+def turn_order(first: str, n: int) -> list[str]:
+    """A B B A A B B A ... starting with ``first``: each side leads half the benchmarks."""
+    second = "B" if first == "A" else "A"
+    return [first if k % 4 in (0, 3) else second for k in range(n)]
+
+
+def pytest_command(python: str, profile: str, k: str, json_path: Path, extra: list[str] | None = None) -> list[str]:
+    cmd = [python, "-m", "pytest", "benches", f"--profile={profile}", "-p", "no:cacheprovider", "-p", PLUGIN_NAME,
+           "-q", f"--benchmark-json={json_path}"]
     if k:
         cmd += ["-k", k]
-    return cmd
+    return cmd + list(extra or [])
 
 
-def run_pytest(cmd: list[str], cwd: Path) -> int:
-    return subprocess.call(cmd, cwd=cwd)
+@dataclass
+class Worker:
+    side: str
+    proc: subprocess.Popen
+    go: int  # coordinator -> worker
+    done: int  # worker -> coordinator
+    log: Path
+    buffer: bytes = b""
+    finished: bool = False
+    turns: list[str] = field(default_factory=list)
+
+    def read_line(self, timeout: float) -> str | None:
+        """The worker's next protocol line; None at end of file (the worker exited)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerFailed(f"side {self.side} sent nothing for {timeout:.0f} s (hung); log tail: {tail(self.log)}")
+            with selectors.DefaultSelector() as sel:
+                sel.register(self.done, selectors.EVENT_READ)
+                if not sel.select(min(left, 1.0)):
+                    continue
+            chunk = os.read(self.done, 4096)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode(errors="replace")
 
 
-def pool(runs: list[Run], label: str) -> Run:
-    """One run whose benchmarks hold the concatenated rounds of every run of one side."""
-    benches: dict[str, Bench] = {}
-    parts: dict[str, list[Bench]] = {}
-    for run in runs:
-        for name, bench in run.benchmarks.items():
-            parts.setdefault(name, []).append(bench)
-    for name, items in parts.items():
-        first = items[0]
-        if all(b.data is not None for b in items):
-            data = np.concatenate([b.data for b in items])
-            q1, median, q3 = np.percentile(data, [25, 50, 75])
-            rounds = data.size
-        else:  # a side without raw rounds: keep a summary; compare will warn
-            data = None
-            median = float(np.median([b.median for b in items]))
-            q1 = float(np.median([b.q1 for b in items]))
-            q3 = float(np.median([b.q3 for b in items]))
-            rounds = sum(b.rounds for b in items)
-        benches[name] = Bench(first.fullname, first.name, first.group, float(median), float(q1), float(q3),
-                              int(rounds), data, first.extra_info, first.params)
-    return Run(path=Path(label), machine_info=runs[0].machine_info, commit_info=runs[0].commit_info,
-               datetime=runs[0].datetime, benchmarks=benches)
+def tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
 
 
-def require_every_repeat_agrees(cmp: compare.Comparison, runs: dict[str, list[Run]]) -> None:
-    """Keep a verdict only if every run of one side beats every run of the other.
+def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: Path, log: Path) -> Worker:
+    go_r, go_w = os.pipe()
+    done_r, done_w = os.pipe()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["BENCHRUNS_AB_GO_FD"], env["BENCHRUNS_AB_DONE_FD"] = str(go_r), str(done_w)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                pass_fds=(go_r, done_w), start_new_session=True)
+    os.close(go_r)
+    os.close(done_w)
+    return Worker(side, proc, go_w, done_r, log)
 
-    Pooled rounds capture the noise within a process, not the drift between processes
-    (CPU frequency, neighbours, memory layout, thread placement), which on a shared
-    machine shifted whole runs of an unchanged tree by up to 17%. The process is the
-    honest unit: requiring complete separation of the run medians is a Mann-Whitney test
-    on them, significant at p = 2/C(2R, R) (0.8% for the default R = 5 runs a side;
-    33% for R = 2, which is why 2 is too few).
-    """
-    if min(len(runs["A"]), len(runs["B"])) < 2:
-        return
-    downgraded = 0
-    for row in cmp.rows:
-        if row.verdict == "unchanged":
-            continue
-        a = [run.benchmarks[row.fullname].median for run in runs["A"] if row.fullname in run.benchmarks]
-        b = [run.benchmarks[row.fullname].median for run in runs["B"] if row.fullname in run.benchmarks]
-        consistent = min(b) > max(a) if row.verdict == "slower" else max(b) < min(a)
-        if not consistent:
-            row.verdict = "unchanged"
-            downgraded += 1
-    if downgraded:
-        cmp.notes.append(f"note: {downgraded} verdict(s) set to unchanged: the runs of one side did not all "
-                         "beat the other's (drift between runs, not a change in code)")
+
+def stop(workers: list[Worker]) -> None:
+    """Kill what is still running (whole process groups: DataLoader workers too) and close pipes."""
+    for w in workers:
+        if w.proc.poll() is None:
+            try:
+                os.killpg(w.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        w.proc.wait()
+        for fd in (w.go, w.done):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S) -> list[tuple[str, str]]:
+    """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run."""
+    order: list[tuple[str, str]] = []
+    k = 0
+    try:
+        while not all(w.finished for w in workers.values()):
+            side = first if k % 4 in (0, 3) else ("B" if first == "A" else "A")  # see turn_order
+            k += 1
+            worker = workers[side]
+            if worker.finished:
+                other = workers["B" if side == "A" else "A"]
+                if other.finished:
+                    break
+                worker = other
+            line = worker.read_line(turn_timeout)
+            while line is not None and not line.startswith("ready "):
+                line = worker.read_line(turn_timeout)
+            if line is None:
+                worker.finished = True
+                continue
+            nodeid = line[len("ready "):]
+            os.write(worker.go, b"go\n")
+            done = worker.read_line(turn_timeout)
+            if done != "done":
+                raise WorkerFailed(f"side {worker.side} died during {nodeid}; log tail: {tail(worker.log)}")
+            worker.turns.append(nodeid)
+            order.append((worker.side, nodeid))
+        for w in workers.values():
+            try:
+                w.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                raise WorkerFailed(f"side {w.side} did not exit after its last test; log tail: {tail(w.log)}") from None
+    finally:
+        stop(list(workers.values()))
+    return order
+
+
+# --- checkouts --------------------------------------------------------------------------------
 
 
 def _git(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
 
 
-def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, runner=run_pytest) -> dict[str, list[Run]]:
-    """Run the plan; ``sides`` maps 'A'/'B' to (python, cwd). Returns the loaded runs per side."""
+def working_state(top: Path) -> str:
+    """A commit holding the working tree's tracked state (HEAD when nothing is modified)."""
+    stash = _git("stash", "create", cwd=top)
+    sha = stash.stdout.strip()
+    if stash.returncode == 0 and sha:
+        return sha
+    return _git("rev-parse", "HEAD", cwd=top).stdout.strip()
+
+
+def add_worktree(top: Path, path: Path, commit: str, what: str) -> None:
+    added = _git("worktree", "add", "--detach", str(path), commit, cwd=top)
+    if added.returncode != 0:
+        last = added.stderr.strip().splitlines()[-1] if added.stderr.strip() else "failed"
+        raise BadInput(f"git worktree add for {what}: {last}")
+
+
+def copy_untracked(top: Path, dest: Path) -> int:
+    """Copy untracked, not ignored files (a new bench module, say) into the side-B checkout."""
+    listed = _git("ls-files", "--others", "--exclude-standard", "-z", cwd=top).stdout
+    names = [n for n in listed.split("\0") if n]
+    for name in names:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(top / name, target)
+    return len(names)
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: list[str] | None = None,
+            seed: int = SEED, turn_timeout: float = TURN_TIMEOUT_S, log=None) -> tuple[dict[str, list[Run]], list]:
+    """Run ``repeat`` fresh worker pairs; ``sides`` maps 'A'/'B' to (python, cwd).
+
+    Returns the loaded runs per side (index p of both lists is pair p) and the turn log.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    plugin_dir = tmp / "plugin"
+    plugin_dir.mkdir(exist_ok=True)
+    (plugin_dir / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
+    rng = random.Random(seed)
+    firsts = ["A", "B"] * ((repeat + 1) // 2)
+    rng.shuffle(firsts)  # balanced: half the pairs start with each side
     out: dict[str, list[Run]] = {"A": [], "B": []}
-    for side, i in plan(repeat):
-        python, cwd = sides[side]
-        json_path = tmp / f"{side}{i}.json"
-        print(f"ab: run {i + 1}/{repeat} of side {side} ({python} in {cwd})", file=sys.stderr, flush=True)
-        code = runner(pytest_command(python, profile, k, json_path), cwd)
-        if not json_path.is_file():
-            raise BadInput(f"side {side} run {i + 1}: pytest exited {code} without writing {json_path.name}; see its output above")
-        out[side].append(load_run(json_path))
-    return out
+    turns = []
+    for p in range(repeat):
+        started = time.monotonic()
+        workers = {}
+        try:
+            for side in ("A", "B"):
+                python, cwd = sides[side]
+                json_path = tmp / f"{side}{p}.json"
+                cmd = pytest_command(python, profile, k, json_path, extra)
+                workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log")
+        except BaseException:
+            stop(list(workers.values()))
+            raise
+        order = run_pair(workers, firsts[p], turn_timeout)
+        turns.append(order)
+        for side in ("A", "B"):
+            json_path = tmp / f"{side}{p}.json"
+            if not json_path.is_file():
+                raise WorkerFailed(f"side {side} of pair {p + 1} exited {workers[side].proc.returncode} without "
+                                   f"writing its JSON; log tail: {tail(workers[side].log)}")
+            out[side].append(load_run(json_path))
+        log(f"ab: pair {p + 1}/{repeat} done in {time.monotonic() - started:.0f} s ({len(order)} turns, "
+            f"{firsts[p]} first)")
+    return out, turns
 
 
-def main(args, runner=run_pytest) -> int:
+def main(args) -> int:
     from .config import load_thresholds
 
+    started = time.monotonic()
     thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
-    if args.repeat < 1:
-        raise BadInput(f"bad --repeat value {args.repeat}: at least 1")
+    if args.repeat < 2:
+        raise BadInput(f"bad --repeat value {args.repeat}: at least 2 worker pairs (3 or more to gate)")
     if not args.base_ref and not args.base_python:
         raise BadInput("nothing to compare against: pass --base-ref REF (e.g. BASE_REF=main) or --base-python PATH")
     # Not resolve(): a venv's python is a symlink, and resolving it would leave the venv.
@@ -125,34 +297,43 @@ def main(args, runner=run_pytest) -> int:
         if shutil.which(p) is None:
             raise BadInput(f"{p}: no such interpreter")
     here = Path.cwd()
+    top_run = _git("rev-parse", "--show-toplevel", cwd=here)
+    if top_run.returncode != 0 and args.base_ref:
+        raise BadInput(f"{here}: not a git repository; use --base-python instead of --base-ref")
     tmp = Path(tempfile.mkdtemp(prefix="benchruns-ab-"))
-    worktree = None
+    top = Path(top_run.stdout.strip()) if top_run.returncode == 0 else None
+    added: list[Path] = []
     try:
-        if args.base_ref:
-            top = _git("rev-parse", "--show-toplevel", cwd=here)
-            if top.returncode != 0:
-                raise BadInput(f"{here}: not a git repository; use --base-python instead of --base-ref")
-            here = Path(top.stdout.strip())
-            ref = _git("rev-parse", "--verify", "--quiet", f"{args.base_ref}^{{commit}}", cwd=here)
-            if ref.returncode != 0:
-                raise BadInput(f"--base-ref {args.base_ref!r}: not a commit in {here}")
-            worktree = tmp / "base"
-            added = _git("worktree", "add", "--detach", str(worktree), ref.stdout.strip(), cwd=here)
-            if added.returncode != 0:
-                worktree = None
-                raise BadInput(f"git worktree add {args.base_ref}: {added.stderr.strip().splitlines()[-1] if added.stderr.strip() else 'failed'}")
-        sides = {"A": (base_python, worktree or here), "B": (python, here)}
-        runs = execute(sides, args.repeat, args.profile, args.k, tmp, runner)
+        if top is not None:
+            base_commit = None
+            if args.base_ref:
+                ref = _git("rev-parse", "--verify", "--quiet", f"{args.base_ref}^{{commit}}", cwd=top)
+                if ref.returncode != 0:
+                    raise BadInput(f"--base-ref {args.base_ref!r}: not a commit in {top}")
+                base_commit = ref.stdout.strip()
+            state = working_state(top)
+            for side, commit in (("A", base_commit or state), ("B", state)):
+                add_worktree(top, tmp / side, commit, f"side {side}")
+                added.append(tmp / side)
+                if side == "B" or base_commit is None:
+                    copy_untracked(top, tmp / side)
+            sides = {"A": (base_python, tmp / "A"), "B": (python, tmp / "B")}
+        else:  # --base-python outside git: both sides run this folder
+            sides = {"A": (base_python, here), "B": (python, here)}
+        extra = list(getattr(args, "pytest_args", None) or [])
+        runs, _ = execute(sides, args.repeat, args.profile, args.k, tmp, extra)
     finally:
-        if worktree is not None:
-            _git("worktree", "remove", "--force", str(worktree), cwd=here)
+        for path in added:
+            _git("worktree", "remove", "--force", str(path), cwd=top)
         shutil.rmtree(tmp, ignore_errors=True)
-    label_a = f"A ({args.base_ref or base_python}, {args.repeat} runs pooled)"
-    label_b = f"B (working tree, {python}, {args.repeat} runs pooled)"
-    cmp = compare.build(pool(runs["A"], label_a), pool(runs["B"], label_b), thresholds, args.alpha)
-    require_every_repeat_agrees(cmp, runs)
+    label_a = f"A ({args.base_ref or base_python})"
+    label_b = f"B (working tree, {python})"
+    cmp = compare.build(runs["A"], runs["B"], thresholds, args.alpha, paired=True, base_label=label_a,
+                        cand_label=label_b)
     for note in cmp.notes:
         print(note, file=sys.stderr)
-    text, code = gate.report(cmp, args.format)
+    text, code = gate.report(cmp, args.format, getattr(args, "strict", False))
     print(text)
+    wall = time.monotonic() - started
+    print(f"ab: {args.repeat} worker pairs, wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)
     return code

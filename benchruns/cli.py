@@ -32,9 +32,26 @@ def _alpha(text):
     return value
 
 
+def _lookback(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --lookback value {text!r}: a whole number of runs such as 10") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad --lookback value {text!r}: at least 1")
+    return value
+
+
 def _pair_options(p, results=True):
-    p.add_argument("--base", help="baseline run file (default: the marked baseline, else the run before the candidate)")
-    p.add_argument("--cand", help="candidate run file (default: this machine's newest run)")
+    p.add_argument("--base", action="append", metavar="RUN",
+                   help="baseline run file; repeat for several runs (default: the last --lookback runs of the "
+                   "candidate's machine and profile, ending at the marked baseline if any)")
+    p.add_argument("--cand", action="append", metavar="RUN",
+                   help="candidate run file; repeat for several (default: this machine's newest run)")
+    p.add_argument("--lookback", type=_lookback, default=10,
+                   help="how many earlier runs of the same machine and profile form the baseline (default 10)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 instead of 0 when there are too few runs to decide (fewer than 3 base runs)")
     p.add_argument("--results-dir", default="results", help="saved runs, results/<machine-key>/ (default: results)")
     p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
     p.add_argument("--allow-different-machines", action="store_true", help="compare runs whose machine keys differ")
@@ -44,7 +61,8 @@ def _judge_options(p, fmt=True):
     p.add_argument("--threshold", default="10%", help="slowdown to catch, for groups not in the config (default 10%%)")
     p.add_argument("--config", help="TOML file of per-group thresholds (default: benchruns/thresholds.toml)")
     p.add_argument("--no-config", action="store_true", help="ignore the per-group threshold file")
-    p.add_argument("--alpha", type=_alpha, default=0.01, help="significance level after Benjamini-Hochberg (default 0.01)")
+    p.add_argument("--alpha", type=_alpha, default=0.05,
+                   help="job-wide false-alarm level: Benjamini-Hochberg over all benchmarks (default 0.05)")
     if fmt:
         p.add_argument("--format", choices=FORMATS, default="table", help="table, md (CI summaries) or json")
 
@@ -53,17 +71,19 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m benchruns", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("compare", help="per-benchmark median ratio, 95%% CI and verdict between two runs",
-                       description="One row per benchmark: base and candidate medians, ratio cand/base with its "
-                       "bootstrap 95%% CI, and a verdict (faster/slower/unchanged) from a Mann-Whitney U test plus "
-                       "an effect-size threshold (see benchruns/stats.py).")
+    p = sub.add_parser("compare", help="per-benchmark ratio, 95%% CI, MDE and verdict between runs",
+                       description="One row per benchmark: base and candidate medians, ratio cand/base with its 95%% "
+                       "CI, the minimum detectable slowdown, and a verdict from a moderated t test on run medians "
+                       "(the process is the unit) with Benjamini-Hochberg across benchmarks and an effect-size "
+                       "threshold (see benchruns/stats.py). Only runs of one machine key and profile are compared.")
     _pair_options(p)
     _judge_options(p)
 
     p = sub.add_parser("gate", help="exit 1 if a benchmark got significantly slower beyond its threshold",
                        description="Exit 0 when nothing regressed, 1 when at least one benchmark is significantly "
-                       "slower beyond its threshold (listed), 2 on bad input. Per-group thresholds come from a TOML "
-                       "file of glob patterns on group names.")
+                       "slower beyond its threshold (listed), 2 on bad input (and on too few runs with --strict). "
+                       "The baseline is a lookback window of earlier runs of the same machine and profile. "
+                       "Per-group thresholds come from a TOML file of glob patterns on group names.")
     _pair_options(p)
     _judge_options(p)
 
@@ -74,18 +94,22 @@ def build_parser() -> Parser:
     p.add_argument("b", help="newer run file")
     p.add_argument("--format", choices=FORMATS, default="table")
 
-    p = sub.add_parser("ab", help="same-job A/B: run the benches at REF and here, alternately, then gate",
-                       description="Run `pytest benches --profile=quick` alternately A B A B: A in a temporary git "
-                       "worktree of --base-ref (or with --base-python on this tree), B in the current tree; pool "
-                       "each side's rounds per benchmark and gate B against A. Nothing is saved to results/.")
+    p = sub.add_parser("ab", help="same-job A/B in worker pairs taking turns, then a paired gate",
+                       description="Start --repeat fresh worker pairs: side A runs `pytest benches` in a git worktree "
+                       "of --base-ref (or with --base-python), side B in a worktree of the working tree's current "
+                       "state; the two workers of a pair take turns per benchmark (A B B A ...), never running at "
+                       "once. B is gated against A on the per-pair ratios of run medians (see benchruns/ab.py and "
+                       "benchruns/stats.py). Nothing is saved to results/; the wall time is printed at the end.")
     p.add_argument("--base-ref", default="", help="git ref for side A (a temporary worktree)")
     p.add_argument("-k", dest="k", default="", help="pytest -k expression selecting benchmarks")
     p.add_argument("--repeat", type=int, default=5,
-                   help="runs per side, alternating (default 5: a verdict needs every run of one side to beat every "
-                   "run of the other, which 5 runs each makes significant at 1%%)")
+                   help="fresh worker pairs (default 5); each pair gives one process per side, the unit of the test")
     p.add_argument("--python", default=sys.executable, help="interpreter for side B (and A unless --base-python)")
-    p.add_argument("--base-python", help="interpreter for side A; without --base-ref, A runs on this same tree")
+    p.add_argument("--base-python", help="interpreter for side A; without --base-ref, A runs the same code as B")
     p.add_argument("--profile", default="quick", help="benchmark profile (default quick)")
+    p.add_argument("--pytest-arg", dest="pytest_args", action="append", metavar="ARG",
+                   help="extra argument for both sides' pytest, e.g. --pytest-arg=--benchmark-max-time=0.1")
+    p.add_argument("--strict", action="store_true", help="exit 2 when too few pairs to decide")
     _judge_options(p)
 
     p = sub.add_parser("history", help="trend plots with detected step changes, and an index",
@@ -106,16 +130,29 @@ def build_parser() -> Parser:
     return parser
 
 
-def _load_pair(args):
-    from .runs import check_same_machine, default_pair, load_run
+def _load_sides(args):
+    from .runs import check_same_machine, check_same_profile, select_runs
 
     notes: list[str] = []
-    base_path, cand_path = default_pair(args.base, args.cand, args.results_dir, args.machine, notes)
-    base, cand = load_run(base_path), load_run(cand_path)
-    warning = check_same_machine(base, cand, args.allow_different_machines)
-    if warning:
-        notes.append(warning)
+    base, cand = select_runs(args.base, args.cand, args.results_dir, args.machine, args.lookback, notes)
+    check_same_profile(base + cand)
+    for run in base:
+        warning = check_same_machine(run, cand[-1], args.allow_different_machines)
+        if warning and warning not in notes:
+            notes.append(warning)
     return base, cand, notes
+
+
+def _build(args):
+    from . import compare
+
+    thresholds = _thresholds(args)
+    base, cand, notes = _load_sides(args)
+    if not base:
+        return None, notes + [f"note: no earlier {cand[-1].profile} run of this machine to compare "
+                              f"{cand[-1].label} with; run the suite again (3 runs make a baseline)"]
+    cmp = compare.build(base, cand, thresholds, args.alpha)
+    return cmp, notes + cmp.notes
 
 
 def _thresholds(args):
@@ -127,24 +164,25 @@ def _thresholds(args):
 def cmd_compare(args) -> int:
     from . import compare
 
-    thresholds = _thresholds(args)
-    base, cand, notes = _load_pair(args)
-    cmp = compare.build(base, cand, thresholds, args.alpha)
-    for note in notes + cmp.notes:
+    cmp, notes = _build(args)
+    for note in notes:
         print(note, file=sys.stderr)
+    if cmp is None:
+        return 2 if args.strict else 0
     print(compare.render(cmp, args.format))
     return 0
 
 
 def cmd_gate(args) -> int:
-    from . import compare, gate
+    from . import gate
 
-    thresholds = _thresholds(args)
-    base, cand, notes = _load_pair(args)
-    cmp = compare.build(base, cand, thresholds, args.alpha)
-    for note in notes + cmp.notes:
+    cmp, notes = _build(args)
+    for note in notes:
         print(note, file=sys.stderr)
-    text, code = gate.report(cmp, args.format)
+    if cmp is None:
+        print("gate NOT DECIDED: no baseline runs" + (" (--strict: exit 2)" if args.strict else ""))
+        return 2 if args.strict else 0
+    text, code = gate.report(cmp, args.format, args.strict)
     print(text)
     return code
 

@@ -1,27 +1,51 @@
-"""compare: one row per benchmark, base median, candidate median, ratio with 95% CI, verdict.
+"""compare: one row per benchmark: base and candidate medians, ratio with 95% CI, MDE, verdict.
 
-Rows are keyed by ``fullname`` (unique within a run), shown by ``name`` and grouped by
-``group``, the way pytest-benchmark groups its own tables. Formats: ``table`` for a
-terminal, ``md`` for CI job summaries, ``json`` for machines.
+Each side is a set of runs (processes). A run contributes one number per benchmark, its
+median; the statistics in benchruns/stats.py decide on those. Rows are keyed by
+``fullname`` (unique within a run), shown by ``name`` and grouped by ``group``, the way
+pytest-benchmark groups its own tables. Formats: ``table`` for a terminal, ``md`` for CI
+job summaries, ``json`` for machines.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from .runs import Run
-from .stats import ALPHA, MIN_ROUNDS_TO_GATE, Row, compare_benches
+from .stats import ALPHA, MIN_RUNS, POWER, Row, compare_processes
+
+
+@dataclass
+class Side:
+    """The runs of one side of a comparison."""
+
+    label: str
+    runs: list[Run]
+
+    @property
+    def commit(self) -> str:
+        commits = sorted({run.commit for run in self.runs})
+        return commits[0] if len(commits) == 1 else f"{len(commits)} commits"
+
+    def describe(self) -> str:
+        if len(self.runs) == 1:
+            return f"{self.runs[0].path} ({self.commit})"
+        names = [run.label for run in self.runs]
+        head = "" if self.label in ("base", "cand") else f"{self.label}: "
+        return f"{head}{len(self.runs)} runs, {names[0]} … {names[-1]} ({self.commit})"
 
 
 @dataclass
 class Comparison:
-    base: Run
-    cand: Run
+    base: Side
+    cand: Side
     rows: list[Row]
     added: list[str]
     removed: list[str]
     alpha: float
+    paired: bool = False
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
@@ -30,35 +54,52 @@ class Comparison:
             out[row.verdict] += 1
         return out
 
+    @property
+    def not_gateable(self) -> list[Row]:
+        return [r for r in self.rows if not r.gateable]
+
+    @property
+    def too_few_runs(self) -> bool:
+        return min(len(self.base.runs), len(self.cand.runs) if self.paired else MIN_RUNS) < MIN_RUNS
+
     def summary(self) -> str:
         c = self.counts()
         text = f"{len(self.rows)} benchmarks: {c['slower']} slower, {c['faster']} faster, {c['unchanged']} unchanged"
+        if self.not_gateable:
+            text += f" ({len(self.not_gateable)} not gateable here: MDE above threshold)"
         if self.added or self.removed:
             text += f"; {len(self.added)} added, {len(self.removed)} removed (not judged)"
         return text
 
 
-def build(base: Run, cand: Run, thresholds, alpha: float = ALPHA) -> Comparison:
-    common = [name for name in cand.benchmarks if name in base.benchmarks]
-    pairs = [(base.benchmarks[n], cand.benchmarks[n]) for n in common]
-    rows = compare_benches(pairs, thresholds, alpha)
+def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float = ALPHA, paired: bool = False,
+          base_label: str = "base", cand_label: str = "cand") -> Comparison:
+    """Compare two sets of runs; ``paired``: base_runs[i] and cand_runs[i] are one worker pair."""
+    in_base = {name for run in base_runs for name in run.benchmarks}
+    in_cand = {name for run in cand_runs for name in run.benchmarks}
+    series = []
+    for name in sorted(in_base & in_cand):
+        if paired:
+            pairs = [(a.benchmarks[name], b.benchmarks[name]) for a, b in zip(base_runs, cand_runs)
+                     if name in a.benchmarks and name in b.benchmarks]
+            base_meds, cand_meds = [a.median for a, _ in pairs], [b.median for _, b in pairs]
+        else:
+            base_meds = [run.benchmarks[name].median for run in base_runs if name in run.benchmarks]
+            cand_meds = [run.benchmarks[name].median for run in cand_runs if name in run.benchmarks]
+        ref = next(run.benchmarks[name] for run in cand_runs if name in run.benchmarks)
+        series.append((name, ref.name, ref.group, base_meds, cand_meds))
+    rows = compare_processes(series, thresholds, alpha, paired)
     rows.sort(key=lambda r: (r.group, r.name))
-    added = sorted(n for n in cand.benchmarks if n not in base.benchmarks)
-    removed = sorted(n for n in base.benchmarks if n not in cand.benchmarks)
-    notes = []
-    summary_rows = sum(r.method == "summary" for r in rows)
-    if summary_rows:
-        notes.append(
-            f"warning: {summary_rows} benchmark(s) lack raw timings (stats.data) in one of the runs; "
-            "their verdicts use median/IQR/rounds only and are weaker"
-        )
-    few = sum(r.method == "raw" and min(r.base_rounds, r.cand_rounds) < MIN_ROUNDS_TO_GATE for r in rows)
-    if few:
-        notes.append(
-            f"warning: {few} benchmark(s) have fewer than {MIN_ROUNDS_TO_GATE} rounds in a run; the gate can barely "
-            "see a slowdown there (run them with a higher --benchmark-min-rounds)"
-        )
-    return Comparison(base, cand, rows, added, removed, alpha, notes)
+    cmp = Comparison(Side(base_label, base_runs), Side(cand_label, cand_runs), rows,
+                     added=sorted(in_cand - in_base), removed=sorted(in_base - in_cand), alpha=alpha, paired=paired)
+    if cmp.too_few_runs:
+        for row in rows:  # ratios are shown; nothing is judged on one or two processes
+            row.verdict, row.mde = "unchanged", math.inf
+        n = len(base_runs)
+        cmp.notes.append(
+            f"note: too few runs to gate: {n} {'worker pair(s)' if paired else 'base run(s)'}, need {MIN_RUNS}; one "
+            "process cannot tell a code change from process-to-process noise (ratios are shown, not judged)")
+    return cmp
 
 
 def fmt_time(seconds: float) -> str:
@@ -68,17 +109,25 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def fmt_ratio(row: Row) -> tuple[str, str]:
-    return f"{row.ratio:.3f}", f"[{row.ci_low:.3f}, {row.ci_high:.3f}]"
+def fmt_mde(row: Row) -> str:
+    return f"{row.mde:.0%}" if math.isfinite(row.mde) else "–"
+
+
+def verdict_text(row: Row) -> str:
+    if row.verdict == "unchanged" and not math.isfinite(row.mde):
+        return "not judged (too few runs)"
+    if row.verdict == "unchanged" and not row.gateable:
+        return f"not gateable here (MDE {fmt_mde(row)})"
+    return row.verdict
 
 
 def _cells(row: Row) -> list[str]:
-    ratio, ci = fmt_ratio(row)
-    verdict = row.verdict + ("*" if row.method == "summary" else "")
-    return [row.name, fmt_time(row.base_median), fmt_time(row.cand_median), ratio, ci, f"{row.p_adjusted:.2g}", verdict]
+    ci = f"[{row.ci_low:.3f}, {row.ci_high:.3f}]" if math.isfinite(row.ci_low) else "–"
+    return [row.name, fmt_time(row.base_median), fmt_time(row.cand_median), f"{row.ratio:.3f}", ci,
+            f"{row.p_adjusted:.2g}", fmt_mde(row), verdict_text(row)]
 
 
-HEADER = ["name", "base median", "cand median", "ratio", "95% CI", "p (BH)", "verdict"]
+HEADER = ["name", "base median", "cand median", "ratio", "95% CI", "p (BH)", "MDE", "verdict"]
 
 
 def _grouped(rows):
@@ -88,14 +137,23 @@ def _grouped(rows):
     return groups
 
 
+def rule_text(cmp: Comparison) -> str:
+    design = ("paired by worker pair (A and B taking turns)" if cmp.paired
+              else "base and candidate runs as independent processes")
+    return (f"medians: geometric mean of each side's run medians; statistics on run medians, {design}; "
+            f"moderated t + Benjamini-Hochberg at {cmp.alpha:g} job-wide; slower/faster needs p < {cmp.alpha:g} and "
+            f"a ratio beyond 1 ± threshold/2; MDE = slowdown caught in {POWER:.0%} of jobs")
+
+
 def render_table(cmp: Comparison, rows: list[Row] | None = None) -> str:
     rows = cmp.rows if rows is None else rows
-    lines = [f"base: {cmp.base.path}  ({cmp.base.commit})", f"cand: {cmp.cand.path}  ({cmp.cand.commit})", ""]
+    lines = [f"base: {cmp.base.describe()}", f"cand: {cmp.cand.describe()}", ""]
     body = [HEADER] + [_cells(r) for r in rows]
     widths = [max(len(cells[i]) for cells in body) for i in range(len(HEADER))]
 
     def line(cells):
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(c.ljust(w) if i in (0, len(cells) - 1) else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
 
     lines.append(line(HEADER))
     for group, members in _grouped(rows).items():
@@ -107,13 +165,8 @@ def render_table(cmp: Comparison, rows: list[Row] | None = None) -> str:
 
 def render_md(cmp: Comparison, rows: list[Row] | None = None) -> str:
     rows = cmp.rows if rows is None else rows
-    lines = [
-        f"**{cmp.summary()}**",
-        "",
-        f"base `{cmp.base.label}` ({cmp.base.commit}) → candidate `{cmp.cand.label}` ({cmp.cand.commit}); "
-        f"ratio = cand/base median, > 1 is slower; verdicts need p (Benjamini-Hochberg) < {cmp.alpha:g} "
-        "and a ratio beyond 1 ± threshold/2.",
-    ]
+    lines = [f"**{cmp.summary()}**", "", f"base {cmp.base.describe()} → candidate {cmp.cand.describe()}; "
+             f"ratio = cand/base, > 1 is slower; {rule_text(cmp)}."]
     for group, members in _grouped(rows).items():
         lines += ["", f"#### {group}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         for r in members:
@@ -138,9 +191,8 @@ def _tail(cmp: Comparison, md: bool = False) -> list[str]:
         out.append(f"added (only in cand, not judged): {_some(cmp.added)}")
     if cmp.removed:
         out.append(f"removed (only in base, not judged): {_some(cmp.removed)}")
-    if any(r.method == "summary" for r in cmp.rows):
-        out.append("* verdict from summary statistics (no raw timings): weaker")
     if not md:
+        out.append(rule_text(cmp))
         out.append(cmp.summary())
     return out
 
@@ -148,11 +200,15 @@ def _tail(cmp: Comparison, md: bool = False) -> list[str]:
 def to_json(cmp: Comparison, rows: list[Row] | None = None) -> dict:
     rows = cmp.rows if rows is None else rows
     return {
-        "base": str(cmp.base.path),
-        "cand": str(cmp.cand.path),
+        "base": [str(run.path) for run in cmp.base.runs],
+        "cand": [str(run.path) for run in cmp.cand.runs],
+        "design": "paired" if cmp.paired else "unpaired",
         "alpha": cmp.alpha,
-        "rule": "slower if p_adjusted < alpha and ratio > 1 + threshold/2; faster if p_adjusted < alpha and ratio < 1/(1 + threshold/2)",
+        "power": POWER,
+        "rule": rule_text(cmp),
+        "too_few_runs": cmp.too_few_runs,
         "counts": cmp.counts(),
+        "not_gateable": [r.fullname for r in cmp.not_gateable],
         "benchmarks": [r.as_dict() for r in rows],
         "added": cmp.added,
         "removed": cmp.removed,

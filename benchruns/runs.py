@@ -58,6 +58,11 @@ class Run:
         return self.path.name
 
     @property
+    def profile(self) -> str:
+        """smoke / quick / full, as the harness recorded it (runs of other suites: "unknown")."""
+        return str(self.machine_info.get("profile") or "unknown")
+
+    @property
     def commit(self) -> str:
         cid = (self.commit_info or {}).get("id") or "nogit"
         return cid[:7] + ("-dirty" if (self.commit_info or {}).get("dirty") else "")
@@ -174,38 +179,76 @@ def saved_runs(folder: Path) -> list[Path]:
     return runs
 
 
-def default_pair(base, cand, results_dir, machine=None, notes=None) -> tuple[Path, Path]:
-    """Candidate: --cand or the newest run. Base: --base, else the baseline, else the run before.
+LOOKBACK = 10  # base runs in the window when the baseline comes from history
 
-    The machine folder is the candidate's folder when --cand is given, so that
-    ``--cand results/<key>/x.json`` alone compares x with that machine's baseline.
-    """
-    if base and cand:
-        return Path(base), Path(cand)
+
+def _candidate(cand, results_dir, machine) -> tuple[Path, list[Path]]:
+    """The candidate path and the saved runs of its machine folder, oldest first."""
     if cand:
         cand = Path(cand)
         if not cand.is_file():
             load_run(cand)  # raises the precise message
-        folder = cand.parent
-        runs = storage.list_runs(folder)
+        return cand, storage.list_runs(cand.parent)
+    folder = machine_folder(results_dir, machine)
+    runs = saved_runs(folder)
+    return runs[-1], runs
+
+
+def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, machine=None, lookback: int = LOOKBACK,
+                notes: list[str] | None = None) -> tuple[list[Run], list[Run]]:
+    """The two sides of a saved-run comparison, loaded and validated.
+
+    Candidate: every --cand file, else this machine's newest run. Base: every --base file,
+    else a lookback window: the last ``lookback`` runs of the candidate's machine folder
+    that share its profile and come before it, ending at the marked baseline when one is
+    marked (``make baseline`` pins the reference). Runs of other profiles never enter the
+    window: a quick and a full run differ in rounds and data sizes, not in code.
+    """
+    notes = notes if notes is not None else []
+    if cand:
+        cand_runs = [load_run(p) for p in cand]
+        folder_runs = storage.list_runs(Path(cand[-1]).parent)
+        newest = Path(cand[-1])
     else:
-        folder = machine_folder(results_dir, machine)
-        runs = saved_runs(folder)
-        cand = runs[-1]
+        newest, folder_runs = _candidate(None, results_dir, machine)
+        cand_runs = [load_run(newest)]
     if base:
-        return Path(base), cand
-    marked = storage.read_baseline(folder)
+        return [load_run(p) for p in base], cand_runs
+    profile = cand_runs[-1].profile
+    earlier = [p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)
+               and all(p.resolve() != Path(c.path).resolve() for c in cand_runs)]
+    marked = storage.read_baseline(newest.parent)
     if marked is not None:
         if not marked.is_file():
-            raise BadInput(f"{folder / storage.BASELINE}: names {marked.name}, which does not exist; run `make baseline`")
-        if marked.resolve() != cand.resolve():
-            return marked, cand
-        if notes is not None:
-            notes.append(f"note: the baseline {marked.name} is the candidate itself; comparing with the run before it")
-    earlier = [p for p in runs if p.resolve() != cand.resolve() and storage._run_order(p) < storage._run_order(cand)]
-    if not earlier:
-        raise BadInput(f"{folder}: only one run ({cand.name}) and no baseline; run the suite again or pass --base")
-    return earlier[-1], cand
+            raise BadInput(f"{newest.parent / storage.BASELINE}: names {marked.name}, which does not exist; "
+                           "run `make baseline`")
+        if any(marked.resolve() == Path(c.path).resolve() for c in cand_runs):
+            notes.append(f"note: the baseline {marked.name} is the candidate itself; using the runs before it")
+        else:
+            earlier = [p for p in folder_runs if storage._run_order(p) <= storage._run_order(marked)]
+            notes.append(f"note: window ends at the marked baseline {marked.name}")
+    window: list[Run] = []
+    other_profiles = 0
+    for path in reversed(earlier):
+        run = load_run(path)
+        if run.profile != profile:
+            other_profiles += 1
+            continue
+        window.append(run)
+        if len(window) == lookback:
+            break
+    if other_profiles:
+        notes.append(f"note: {other_profiles} run(s) of other profiles left out of the window "
+                     f"(only {profile} runs are compared with a {profile} run)")
+    return list(reversed(window)), cand_runs
+
+
+def check_same_profile(runs: list[Run]) -> None:
+    """Refuse to compare runs of different profiles: their rounds and sizes differ, not their code."""
+    profiles = sorted({run.profile for run in runs})
+    if len(profiles) > 1:
+        by = "; ".join(f"{p}: {', '.join(r.label for r in runs if r.profile == p)[:120]}" for p in profiles)
+        raise BadInput(f"runs of different profiles ({by}); compare runs of one profile")
 
 
 def check_same_machine(base: Run, cand: Run, allow: bool) -> str | None:

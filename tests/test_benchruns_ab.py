@@ -1,91 +1,84 @@
-"""ab with a fake pytest runner: alternation order, pooling, gating, worktree clean-up.
+"""ab on a tiny real pytest-benchmark project: worker pairs, turns, worktrees, failures.
 
-No benchmark runs here: the runner writes a recorded run (scaled for side B) where
-pytest would have written its JSON.
+The workers are real pytest processes (no torch, no TensorFlow), so the turn-taking
+protocol, the checkouts and the clean-up are exercised as a CI job would exercise them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from benchruns import ab
-from benchruns.runs import BadInput, load_run
+from benchruns.runs import BadInput
 
-DATA = Path(__file__).parent / "data"
+CONFTEST = '''
+def pytest_addoption(parser):
+    parser.addoption("--profile", default="full")
+'''
+PYTEST_INI = """[pytest]
+addopts = --benchmark-min-rounds=5 --benchmark-max-time=0.02 --benchmark-warmup=off
+"""
+BENCH = '''
+import os, time
+
+SLEEP = {sleep}
 
 
-def test_plan_alternates():
-    assert ab.plan(2) == [("A", 0), ("B", 0), ("A", 1), ("B", 1)]
+def _log(name, what):
+    path = os.environ.get("AB_TEST_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{{os.getpid()}} {{name}} {{what}} {{time.monotonic()}}\\n")
 
 
-def test_pool_concatenates_rounds():
-    run = load_run(DATA / "run_a.json")
-    pooled = ab.pool([run, run], "A")
-    for name, bench in pooled.benchmarks.items():
-        assert bench.data.size == 2 * run.benchmarks[name].data.size
-        assert bench.median == pytest.approx(np.median(run.benchmarks[name].data))
+def test_one(benchmark):
+    _log("one", "start")
+    benchmark(time.sleep, SLEEP)
+    _log("one", "end")
+
+
+def test_two(benchmark):
+    _log("two", "start")
+    benchmark(time.sleep, 0.002)
+    _log("two", "end")
+
+
+def test_three(benchmark):
+    _log("three", "start")
+    {three}
+    _log("three", "end")
+'''
+
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Path:
+    (path / "benches").mkdir(parents=True)
+    (path / "conftest.py").write_text(CONFTEST)
+    (path / "pytest.ini").write_text(PYTEST_INI)
+    (path / "benches" / "test_t.py").write_text(BENCH.format(sleep=sleep, three=three))
+    git("init", "-q", cwd=path)
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", "x", cwd=path)
+    return path
 
 
 def args(**kw):
-    base = dict(base_ref="", k="", repeat=2, python="python", base_python=None, profile="quick",
-                threshold="10%", config=None, no_config=True, alpha=0.01, format="table")
+    base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
+                threshold="10%", config=None, no_config=True, alpha=0.05, format="json", strict=False,
+                pytest_args=None)
     base.update(kw)
     return argparse.Namespace(**base)
-
-
-class FakeRunner:
-    """Writes run_a.json (x factor on side B) to the --benchmark-json path; records calls."""
-
-    def __init__(self, factor_b=1.0, only_run=None):
-        self.calls = []
-        self.factor_b = factor_b
-        self.only_run = only_run  # e.g. "B1.json": drift that hits one run, not the code
-
-    def __call__(self, cmd, cwd):
-        self.calls.append((cmd, Path(cwd)))
-        out = Path(next(a for a in cmd if a.startswith("--benchmark-json=")).split("=", 1)[1])
-        doc = json.loads((DATA / "run_a.json").read_text())
-        if out.name.startswith("B") and self.only_run in (None, out.name):
-            for bench in doc["benchmarks"]:
-                bench["stats"]["data"] = [t * self.factor_b for t in bench["stats"]["data"]]
-                bench["stats"]["median"] *= self.factor_b
-        out.write_text(json.dumps(doc))
-        return 0
-
-
-def test_base_python_runs_same_tree_alternately_and_gates(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = FakeRunner(factor_b=1.5)
-    code = ab.main(args(base_python="python3", k="mlp"), runner=runner)
-    assert code == 1  # B is 50% slower
-    names = [Path(next(a for a in cmd if a.startswith("--benchmark-json")).split("=", 1)[1]).name for cmd, _ in runner.calls]
-    assert names == ["A0.json", "B0.json", "A1.json", "B1.json"]
-    assert [cmd[0] for cmd, _ in runner.calls] == ["python3", "python", "python3", "python"]
-    assert all(cwd == tmp_path for _, cwd in runner.calls)
-    assert all({"-p", "no:cacheprovider", "-k", "mlp", "--profile=quick"} <= set(cmd) for cmd, _ in runner.calls)
-
-
-def test_same_code_passes(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert ab.main(args(base_python="python3"), runner=FakeRunner(1.0)) == 0
-
-
-def test_drift_in_one_run_is_not_a_regression(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert ab.main(args(base_python="python3"), runner=FakeRunner(1.5, only_run="B1.json")) == 0
-    assert "did not all beat" in capsys.readouterr().err
-
-
-def git_repo(path: Path) -> Path:
-    for cmd in (["init", "-q"], ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"]):
-        subprocess.run(["git", *cmd], cwd=path, check=True)
-    return path
 
 
 def worktrees(repo):
@@ -93,29 +86,101 @@ def worktrees(repo):
     return [line for line in out.splitlines() if line.startswith("worktree ")]
 
 
-def test_worktree_is_used_and_removed_even_on_failure(tmp_path, monkeypatch):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git_repo(repo)
+def test_turn_order_is_balanced():
+    assert "".join(ab.turn_order("A", 8)) == "ABBAABBA"
+    assert "".join(ab.turn_order("B", 4)) == "BAAB"
+
+
+def test_pairs_take_turns_and_never_overlap(tmp_path, monkeypatch, capsys):
+    repo = project(tmp_path / "repo")
+    log = tmp_path / "events.log"
+    monkeypatch.setenv("AB_TEST_LOG", str(log))
     monkeypatch.chdir(repo)
-    runner = FakeRunner()
-    assert ab.main(args(base_ref="HEAD", repeat=1), runner=runner) == 0
-    (cmd_a, cwd_a), (cmd_b, cwd_b) = runner.calls
-    assert cwd_a != repo and cwd_b == repo
-    assert len(worktrees(repo)) == 1 and not cwd_a.exists()
+    assert ab.main(args()) == 0
+    out = capsys.readouterr()
+    doc = json.loads(out.out[: out.out.rindex("}") + 1])
+    assert doc["design"] == "paired" and len(doc["base"]) == 3 and len(doc["cand"]) == 3
+    assert "wall time" in out.out
+    assert len(worktrees(repo)) == 1  # both temporary worktrees removed
+    # Every benchmark ran in both workers of every pair, one worker at a time.
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert len(events) == 3 * 2 * 3 * 2
+    running = None
+    for pid, name, what, _ in events:
+        if what == "start":
+            assert running is None, f"{pid} started {name} while {running} was running"
+            running = (pid, name)
+        else:
+            assert running == (pid, name)
+            running = None
 
-    def failing(cmd, cwd):
-        return 4  # pytest failed and wrote no JSON
 
-    with pytest.raises(BadInput, match="side A run 1"):
-        ab.main(args(base_ref="HEAD", repeat=1), runner=failing)
-    assert len(worktrees(repo)) == 1
+def test_each_side_leads_in_turn(tmp_path):
+    repo = project(tmp_path / "repo")
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    runs, turns = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None)
+    assert len(runs["A"]) == len(runs["B"]) == 2
+    firsts = [order[0][0] for order in turns]
+    assert sorted(firsts) == ["A", "B"]  # the seeded draw is balanced across pairs
+    for order in turns:
+        sides_run = "".join(side for side, _ in order)
+        assert sides_run in ("ABBAAB", "BAABBA")
+        # Both workers ran the same benchmark in turns k and k+1 for each pair of turns.
+        assert [n for _, n in order[0::2]] == [n for _, n in order[1::2]]
 
 
-def test_needs_a_base(tmp_path, monkeypatch):
+def test_a_real_slowdown_in_the_working_tree_fails_the_gate(tmp_path, monkeypatch, capsys):
+    repo = project(tmp_path / "repo")
+    bench = repo / "benches" / "test_t.py"
+    bench.write_text(bench.read_text().replace("SLEEP = 0.002", "SLEEP = 0.004"))  # uncommitted change
+    monkeypatch.chdir(repo)
+    assert ab.main(args(format="table")) == 1
+    text = capsys.readouterr().out
+    assert "gate FAILED" in text and "test_one" in text.split("\n\n")[0]
+    assert "test_two" not in text.split("\n\n")[0]
+
+
+def test_untracked_new_bench_reaches_side_b(tmp_path, monkeypatch, capsys):
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_new.py").write_text("import time\n\ndef test_new(benchmark):\n"
+                                                  "    benchmark(time.sleep, 0.001)\n")
+    monkeypatch.chdir(repo)
+    assert ab.main(args(repeat=2)) == 0
+    doc = json.loads(capsys.readouterr().out.split("\nab: ")[0])
+    assert any("test_new" in name for name in doc["added"])
+
+
+def test_hung_worker_fails_the_job_and_leaves_no_process(tmp_path):
+    repo = project(tmp_path / "repo", three="time.sleep(60)")
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    with pytest.raises(ab.WorkerFailed, match="hung"):
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
+    assert [pid for pid in left if int(pid) != os.getpid()] == []
+
+
+def test_crashed_worker_is_reported_with_its_log(tmp_path):
+    repo = project(tmp_path / "repo", three="os._exit(7)")
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    with pytest.raises(ab.WorkerFailed, match="died during .*test_three"):
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None)
+
+
+def test_bad_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(BadInput, match="--base-ref"):
-        ab.main(args(), runner=FakeRunner())
-    git_repo(tmp_path)
+        ab.main(args(base_ref=""))
+    with pytest.raises(BadInput, match="not a git repository"):
+        ab.main(args())
+    with pytest.raises(BadInput, match="at least 2"):
+        ab.main(args(repeat=1))
+    project(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
     with pytest.raises(BadInput, match="not a commit"):
-        ab.main(args(base_ref="no-such-ref"), runner=FakeRunner())
+        ab.main(args(base_ref="no-such-ref"))
+    with pytest.raises(BadInput, match="no such interpreter"):
+        ab.main(args(python="/no/python"))
+    assert len(worktrees(tmp_path / "repo")) == 1

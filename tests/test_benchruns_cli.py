@@ -133,73 +133,156 @@ def test_strict_machine_folder(tmp_path):
 # --- compare and gate -------------------------------------------------------------------
 
 
-def test_compare_same_run_unchanged_and_gate_passes():
-    result = cli("compare", "--base", RUN_A, "--cand", RUN_A, "--format=json")
+def jittered(doc, seed, spread=0.02, profile="quick"):
+    """Another process of the same code: every benchmark shifted by its own few-percent factor."""
+    out = copy.deepcopy(doc)
+    rng = np.random.default_rng(seed)
+    out["machine_info"]["profile"] = profile
+    for bench in out["benchmarks"]:
+        f = float(rng.lognormal(0, spread))
+        st = bench["stats"]
+        st["data"] = [t * f for t in st["data"]]
+        for k in ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev"):
+            st[k] *= f
+    return out
+
+
+def processes(tmp_path, n, factor=1.0, only=None, seed0=0, prefix="p"):
+    """n run files of one 'commit' (seeded jitter), the last scaled by factor on one benchmark."""
+    paths = []
+    for i in range(n):
+        doc = jittered(load(), seed0 + i)
+        if i == n - 1 and factor != 1.0:
+            doc = scaled(doc, factor, only=only)
+        paths.append(write(tmp_path / f"{prefix}{i}.json", doc))
+    return paths
+
+
+def base_args(paths):
+    return [a for p in paths for a in ("--base", p)]
+
+
+def test_compare_same_run_unchanged_and_gate_passes(tmp_path):
+    runs = processes(tmp_path, 5)
+    result = cli("compare", *base_args(runs[:4]), "--cand", runs[4], "--format=json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert {b["verdict"] for b in doc["benchmarks"]} == {"unchanged"}
-    assert {"ratio", "ci_low", "ci_high", "p_value", "base_median", "cand_median"} <= set(doc["benchmarks"][0])
-    assert cli("gate", "--base", RUN_A, "--cand", RUN_A).returncode == 0
+    assert {"ratio", "ci_low", "ci_high", "p_value", "base_median", "cand_median", "mde", "gateable"} <= set(
+        doc["benchmarks"][0])
+    assert doc["design"] == "unpaired" and len(doc["base"]) == 4
+    assert cli("gate", *base_args(runs[:4]), "--cand", runs[4]).returncode == 0
 
 
 def test_gate_catches_a_slowdown_and_lists_it(tmp_path):
-    slow = write(tmp_path / "slow.json", scaled(load(), 1.3, only="test_sort"))
-    result = cli("gate", "--base", RUN_A, "--cand", slow, "--threshold=10%")
+    runs = processes(tmp_path, 6, factor=1.3, only="test_sort")
+    result = cli("gate", *base_args(runs[:5]), "--cand", runs[5], "--threshold=10%")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "test_sort" in result.stdout.split("\n\n")[0]
-    md = cli("compare", "--base", RUN_A, "--cand", slow, "--format=md")
+    assert "test_copy" not in result.stdout.split("\n\n")[0]
+    md = cli("compare", *base_args(runs[:5]), "--cand", runs[5], "--format=md")
     assert md.returncode == 0 and "| `test_sort` |" in md.stdout and "**slower**" in md.stdout
 
 
+def test_noisy_benchmark_is_listed_as_not_gateable(tmp_path):
+    paths = []
+    for i in range(4):  # test_copy's processes scatter by 30%: a 10% gate cannot see through that
+        doc = jittered(load(), i, spread=0.005)
+        doc = scaled(doc, float(np.random.default_rng(100 + i).lognormal(0, 0.3)), only="test_copy")
+        paths.append(write(tmp_path / f"n{i}.json", doc))
+    result = cli("gate", *base_args(paths[:3]), "--cand", paths[3], "--format=json")
+    doc = json.loads(result.stdout)
+    rows = {b["name"]: b for b in json.loads(cli("compare", *base_args(paths[:3]), "--cand", paths[3],
+                                                 "--format=json").stdout)["benchmarks"]}
+    assert rows["test_copy"]["gateable"] is False and rows["test_copy"]["mde"] > 0.10
+    assert rows["test_sort"]["gateable"] is True
+    assert any("test_copy" in name for name in doc["not_gateable"])
+    text = cli("gate", *base_args(paths[:3]), "--cand", paths[3]).stdout
+    assert "not gateable here" in text and "test_copy" in text
+
+
 def test_per_group_threshold_from_config(tmp_path):
-    slow = write(tmp_path / "slow.json", scaled(load(), 1.3, only="test_sort"))
+    runs = processes(tmp_path, 6, factor=1.3, only="test_sort")
     conf = tmp_path / "t.toml"
     conf.write_text('[thresholds]\n"pipeline/*" = "80%"\n')
-    assert cli("gate", "--base", RUN_A, "--cand", slow, "--config", conf).returncode == 0
+    assert cli("gate", *base_args(runs[:5]), "--cand", runs[5], "--config", conf).returncode == 0
 
 
 def test_added_and_removed_are_not_judged(tmp_path):
-    doc = scaled(load(), 3.0, only="test_sort")
+    runs = processes(tmp_path, 4)
+    doc = scaled(load(runs[3]), 3.0, only="test_sort")
     doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"] != "test_copy"]
     doc["benchmarks"][-1]["fullname"] += "_renamed"
     cand = write(tmp_path / "cand.json", doc)
-    result = cli("gate", "--base", RUN_A, "--cand", cand)
+    result = cli("gate", *base_args(runs[:3]), "--cand", cand)
     assert result.returncode == 0, result.stdout
     assert "added" in result.stdout and "removed" in result.stdout and "_renamed" in result.stdout
 
 
-def test_summary_fallback_warns(tmp_path):
-    docs = []
-    for src in (RUN_A, RUN_B):
-        doc = load(src)
+def test_too_few_runs_says_so_and_exits_0_or_2_when_strict(tmp_path):
+    slow = write(tmp_path / "slow.json", scaled(load(), 3.0))
+    result = cli("gate", "--base", RUN_A, "--cand", slow)
+    assert result.returncode == 0, result.stdout
+    assert "too few runs" in result.stderr and "NOT DECIDED" in result.stdout
+    strict = cli("gate", "--base", RUN_A, "--cand", slow, "--strict")
+    assert strict.returncode == 2 and "NOT DECIDED" in strict.stdout
+    shown = cli("compare", "--base", RUN_A, "--cand", slow, "--format=json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["too_few_runs"] is True
+
+
+def test_runs_without_raw_rounds_are_judged_on_their_medians(tmp_path):
+    runs = processes(tmp_path, 6, factor=1.3, only="test_sort")
+    for path in runs:
+        doc = load(path)
         for bench in doc["benchmarks"]:
             bench["stats"].pop("data")
-        docs.append(write(tmp_path / src.name, doc))
-    result = cli("compare", "--base", docs[0], "--cand", docs[1])
-    assert result.returncode == 0
-    assert "weaker" in result.stderr
+        write(path, doc)
+    assert cli("gate", *base_args(runs[:5]), "--cand", runs[5]).returncode == 1
 
 
-def test_defaults_use_baseline_then_previous_run(tmp_path):
+def test_profiles_are_never_mixed(tmp_path):
+    quick = write(tmp_path / "q.json", jittered(load(), 1))
+    full = write(tmp_path / "f.json", jittered(load(), 2, profile="full"))
+    assert_bad(cli("compare", "--base", quick, "--cand", full), "different profiles", "quick", "full")
+
+
+def test_defaults_window_of_same_profile_runs_and_baseline(tmp_path):
     key = machine_key(current_machine_info())
     folder = tmp_path / key
     folder.mkdir()
-    first = write(folder / "20260101T000000Z_aaaaaaa.json", load(RUN_A))
-    write(folder / "20260102T000000Z_bbbbbbb.json", load(RUN_A))
-    newest = write(folder / "20260103T000000Z_ccccccc.json", scaled(load(RUN_A), 1.5))
+    names = ["20260101T000000Z_aaaaaaa", "20260102T000000Z_bbbbbbb", "20260103T000000Z_ccccccc",
+             "20260104T000000Z_ddddddd", "20260105T000000Z_eeeeeee"]
+    for i, name in enumerate(names[:4]):
+        write(folder / f"{name}.json", jittered(load(), i))
+    write(folder / "20260104T120000Z_fffffff.json", jittered(load(), 9, profile="full"))  # another profile
+    newest = write(folder / f"{names[4]}.json", scaled(jittered(load(), 4), 1.5))
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
-    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json").stdout)
-    assert doc["base"].endswith("bbbbbbb.json") and doc["cand"].endswith("ccccccc.json")
-    result = cli("baseline", "--run", first, "--results-dir", tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (folder / "BASELINE").read_text().strip() == first.name
-    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json").stdout)
-    assert doc["base"].endswith("aaaaaaa.json") and doc["cand"].endswith(newest.name)
+    result = cli("compare", "--results-dir", tmp_path, "--format=json")
+    doc = json.loads(result.stdout)
+    assert [Path(p).stem for p in doc["base"]] == names[:4] and doc["cand"][0].endswith(newest.name)
+    assert "other profiles" in result.stderr
     assert cli("gate", "--results-dir", tmp_path).returncode == 1
+    assert [Path(p).stem for p in json.loads(cli("compare", "--results-dir", tmp_path, "--lookback", "2",
+                                                 "--format=json").stdout)["base"]] == names[2:4]
+    # a marked baseline ends the window: with only two runs up to it, the gate cannot decide
+    assert cli("baseline", "--run", folder / f"{names[1]}.json", "--results-dir", tmp_path).returncode == 0
+    assert (folder / "BASELINE").read_text().strip() == f"{names[1]}.json"
+    result = cli("gate", "--results-dir", tmp_path)
+    assert result.returncode == 0 and "too few runs" in result.stderr and "marked baseline" in result.stderr
+    assert cli("gate", "--results-dir", tmp_path, "--strict").returncode == 2
     assert cli("baseline", "--results-dir", tmp_path).returncode == 0
     assert (folder / "BASELINE").read_text().strip() == newest.name
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.json")}
     assert after == before  # run files are never modified
+
+
+def test_only_one_run_says_so(tmp_path):
+    key = machine_key(current_machine_info())
+    (tmp_path / key).mkdir()
+    write(tmp_path / key / "20260101T000000Z_aaaaaaa.json", jittered(load(), 1))
+    result = cli("gate", "--results-dir", tmp_path)
+    assert result.returncode == 0 and "no earlier quick run" in result.stderr
+    assert cli("gate", "--results-dir", tmp_path, "--strict").returncode == 2
 
 
 def test_diff_reports_fields_and_sorted_changes(tmp_path):
@@ -250,7 +333,10 @@ def test_speed_300_benchmarks(tmp_path):
     a = write(tmp_path / "a.json", synthetic_run(300, 100, 1.0, 1))
     b = write(tmp_path / "b.json", synthetic_run(300, 100, 1.02, 2))
     timings = {}
-    for command in (["compare", "--base", a, "--cand", b], ["gate", "--base", a, "--cand", b], ["diff", a, b]):
+    c = write(tmp_path / "c.json", synthetic_run(300, 100, 0.99, 3))
+    d = write(tmp_path / "d.json", synthetic_run(300, 100, 1.01, 4))
+    three = ["--base", a, "--base", c, "--base", d, "--cand", b]
+    for command in (["compare", *three], ["gate", *three], ["diff", a, b]):
         start = time.perf_counter()
         result = cli(*command)
         timings[command[0]] = time.perf_counter() - start
