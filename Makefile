@@ -27,7 +27,7 @@ TOOL := $(PYTHON) -m benchruns
 opt = $(if $(2),$(1) $(2))
 
 .DEFAULT_GOAL := help
-.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab history baseline report clean
+.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -62,6 +62,9 @@ diff: $(DEPS) ## what differs between two result files (A=path B=path)
 
 ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=5), then gate
 	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+
+error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)
+	$(TOOL) error-rates $(if $(RUNS),$(RUNS),--processes tests/data/processes_quick_741e8b6.json) $(call opt,--slow,$(if $(SLOW),"$(SLOW)")) $(ARGS)
 
 history: $(DEPS) ## trend plots with step changes for this machine's runs, into build/history
 	$(TOOL) history --results-dir=$(RESULTS) --out=$(OUT)/history $(ARGS)

@@ -51,6 +51,9 @@ from pathlib import Path
 from . import compare, gate
 from .runs import BadInput, Run, load_run
 
+# Within one process ~0.1 s of rounds pins its median well enough; what a verdict lacks is
+# processes (the unit), so ab spends its time on worker pairs, not rounds. --pytest-arg overrides.
+DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.1"]
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
 
@@ -320,7 +323,7 @@ def main(args) -> int:
             sides = {"A": (base_python, tmp / "A"), "B": (python, tmp / "B")}
         else:  # --base-python outside git: both sides run this folder
             sides = {"A": (base_python, here), "B": (python, here)}
-        extra = list(getattr(args, "pytest_args", None) or [])
+        extra = DEFAULT_PYTEST_ARGS + list(getattr(args, "pytest_args", None) or [])
         runs, _ = execute(sides, args.repeat, args.profile, args.k, tmp, extra)
     finally:
         for path in added:

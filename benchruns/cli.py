@@ -126,6 +126,20 @@ def build_parser() -> Parser:
     p.add_argument("--results-dir", default="results")
     p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
 
+    p = sub.add_parser("error-rates", help="the gate's false alarms and detection, resampled from real processes",
+                       description="Resample jobs of the gate from N>=10 real runs (processes) of one commit: the share "
+                       "of A/A jobs that fail, paired (ab) and unpaired (saved-run window), and the share of jobs "
+                       "that catch a 10%% slowdown injected into the benchmarks matched by --slow. See "
+                       "benchruns/errorrates.py.")
+    p.add_argument("runs", nargs="*", help="run files of one commit, machine and profile")
+    p.add_argument("--processes", help="a saved medians file (--save output) instead of run files")
+    p.add_argument("--save", help="write the run medians to this new file (for tests/data)")
+    p.add_argument("--slow", default="", help="glob on benchmark fullname or group to slow by 10%% (detection)")
+    p.add_argument("--jobs", type=int, default=1000, help="resampled jobs per design (default 1000)")
+    p.add_argument("--pairs", type=int, default=5, help="worker pairs per paired job (default 5)")
+    p.add_argument("--window", type=int, default=8, help="base runs per unpaired job (default 8)")
+    _judge_options(p, fmt=False)
+
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
     return parser
 
@@ -227,6 +241,14 @@ def cmd_ab(args) -> int:
     return ab.main(args)
 
 
+def cmd_error_rates(args) -> int:
+    from . import errorrates
+
+    if not args.runs and not args.processes:
+        raise BadInput("no runs: pass run files of one commit (e.g. results/<key>/*_<commit>.json) or --processes FILE")
+    return errorrates.main(args)
+
+
 def cmd_report(argv) -> int:
     from . import report
 
@@ -240,6 +262,7 @@ COMMANDS = {
     "baseline": cmd_baseline,
     "history": cmd_history,
     "ab": cmd_ab,
+    "error-rates": cmd_error_rates,
 }
 
 

@@ -1,0 +1,172 @@
+"""error-rates: the gate's false alarms and detection, measured on real processes of one commit.
+
+Input: N >= 10 saved runs of one commit, one machine and one profile (real, separate
+pytest processes; nothing in them differs but the process). Each simulated job draws
+processes without replacement and runs the gate's own statistics
+(``stats.compare_processes``) on their run medians:
+
+* **paired A/A** (``ab``): 2P distinct processes, pair i = (process A_i, process B_i),
+  P pairs (default 5). Pairs of separately started processes carry no shared drift, so
+  this is the pessimistic case for ``ab``, whose pairs take turns seconds apart.
+* **unpaired A/A** (saved runs): a window of W base runs (default 8) and one new run.
+* **detection**: the same draws with the candidate's medians of the benchmarks matched by
+  ``--slow`` multiplied by 1.10: a 10% slowdown of some benchmarks, as a real code change
+  makes it. Per slowed benchmark: the share of jobs that flag it, beside its median MDE.
+
+A job *fails* when any benchmark is flagged slower; the false-alarm rate is the share of
+A/A jobs that fail. ``python -m benchruns error-rates RUN...`` prints the figures;
+``--save FILE`` keeps the run medians (a few kB) for tests/data.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .runs import BadInput, load_run
+from .stats import ALPHA, compare_processes
+
+JOBS = 1000
+SLOWDOWN = 1.10
+SEED = 20261129
+
+
+@dataclass
+class Processes:
+    """Run medians of one commit: ``medians[name]`` holds one value per process (None if absent)."""
+
+    commit: str
+    machine_key: str
+    profile: str
+    sources: list[str]
+    groups: dict[str, str]
+    names: dict[str, str]
+    medians: dict[str, list]
+
+    @property
+    def count(self) -> int:
+        return len(self.sources)
+
+    def to_json(self) -> dict:
+        return {"what": "run medians (seconds) of real pytest processes of one commit, one per run file",
+                "commit": self.commit, "machine_key": self.machine_key, "profile": self.profile,
+                "sources": self.sources,
+                "benchmarks": {k: {"name": self.names[k], "group": self.groups[k], "medians": v}
+                               for k, v in self.medians.items()}}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "Processes":
+        b = doc["benchmarks"]
+        return cls(doc["commit"], doc["machine_key"], doc["profile"], doc["sources"],
+                   {k: v["group"] for k, v in b.items()}, {k: v["name"] for k, v in b.items()},
+                   {k: v["medians"] for k, v in b.items()})
+
+
+def collect(paths) -> Processes:
+    runs = [load_run(p) for p in paths]
+    if len(runs) < 4:
+        raise BadInput(f"{len(runs)} run file(s): error rates need at least 4 processes of one commit (10 or more "
+                       "for figures worth quoting)")
+    for attr, what in (("commit", "commit"), ("key", "machine key"), ("profile", "profile")):
+        values = sorted({getattr(r, attr) for r in runs})
+        if len(values) > 1:
+            raise BadInput(f"the runs mix {what}s ({', '.join(values)}); error rates need processes of one {what}")
+    names = sorted({n for r in runs for n in r.benchmarks})
+    ref = {n: next(r.benchmarks[n] for r in runs if n in r.benchmarks) for n in names}
+    medians = {n: [r.benchmarks[n].median if n in r.benchmarks else None for r in runs] for n in names}
+    return Processes(runs[0].commit, runs[0].key, runs[0].profile, [r.label for r in runs],
+                     {n: ref[n].group for n in names}, {n: ref[n].name for n in names}, medians)
+
+
+@dataclass
+class Rates:
+    design: str
+    jobs: int
+    per_side: int
+    false_alarm: float  # share of A/A jobs with any benchmark flagged slower
+    flagged: dict[str, float]  # per benchmark: share of A/A jobs flagging it
+    detection: dict[str, float]  # per slowed benchmark: share of jobs flagging it
+    mde: dict[str, float]  # per benchmark: median MDE over the jobs
+    slowed: list[str]
+
+
+def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 5, jobs: int = JOBS,
+             slow: str = "", slowdown: float = SLOWDOWN, alpha: float = ALPHA, seed: int = SEED) -> Rates:
+    """Resampled jobs of the gate on real process medians (see the module docstring)."""
+    names = [n for n, v in procs.medians.items() if all(x is not None for x in v)]
+    need = 2 * per_side if paired else per_side + 1
+    if procs.count < need:
+        raise BadInput(f"{procs.count} processes recorded; a {'paired' if paired else 'unpaired'} job with "
+                       f"{per_side} per side needs {need}")
+    table = np.array([procs.medians[n] for n in names], dtype=float)  # benchmarks x processes
+    slowed = [n for n in names if slow and (fnmatch.fnmatchcase(n, slow) or fnmatch.fnmatchcase(procs.groups[n], slow))]
+    factor = np.array([slowdown if n in slowed else 1.0 for n in names])
+    rng = np.random.default_rng(seed)
+    fails = 0
+    flag_null = np.zeros(len(names))
+    flag_slow = np.zeros(len(names))
+    mdes = np.zeros((jobs, len(names)))
+    def flags(base_idx, cand_idx, scale):
+        series = [(n, procs.names[n], procs.groups[n], table[i, base_idx], table[i, cand_idx] * scale[i])
+                  for i, n in enumerate(names)]
+        rows = compare_processes(series, thresholds, alpha, paired)
+        return np.array([r.verdict == "slower" for r in rows]), [r.mde for r in rows]
+
+    for j in range(jobs):
+        pick = rng.choice(procs.count, size=need, replace=False)
+        base_idx, cand_idx = pick[:per_side], pick[per_side:]
+        flagged, mdes[j] = flags(base_idx, cand_idx, np.ones(len(names)))
+        flag_null += flagged
+        fails += bool(flagged.any())
+        if slowed:
+            flag_slow += flags(base_idx, cand_idx, factor)[0]
+    return Rates(
+        design="paired" if paired else "unpaired", jobs=jobs, per_side=per_side, false_alarm=fails / jobs,
+        flagged={n: flag_null[i] / jobs for i, n in enumerate(names)},
+        detection={n: flag_slow[i] / jobs for i, n in enumerate(names) if n in slowed},
+        mde={n: float(np.median(mdes[:, i])) for i, n in enumerate(names)}, slowed=slowed)
+
+
+def render(procs: Processes, rates: list[Rates], thresholds) -> str:
+    lines = [f"{procs.count} processes of commit {procs.commit} ({procs.profile} profile, {procs.machine_key}); "
+             f"{rates[0].jobs} resampled jobs per design"]
+    for r in rates:
+        what = (f"{r.per_side} worker pairs" if r.design == "paired" else f"a window of {r.per_side} runs + 1 new run")
+        gateable = [n for n, m in r.mde.items() if m <= thresholds(procs.groups[n])]
+        lines.append(f"{r.design} ({what}): A/A jobs failing {r.false_alarm:.1%}; "
+                     f"{len(gateable)} of {len(r.mde)} benchmarks gateable at their threshold "
+                     f"(median MDE {np.median(list(r.mde.values())):.1%})")
+        if r.slowed:
+            caught = [r.detection[n] for n in r.slowed]
+            small = [n for n in r.slowed if r.mde[n] <= SLOWDOWN - 1]
+            rate_small = min((r.detection[n] for n in small), default=math.nan)
+            lines.append(f"  a {SLOWDOWN - 1:.0%} slowdown of {len(r.slowed)} benchmarks: caught in "
+                         f"{min(caught):.0%}-{max(caught):.0%} of jobs; the {len(small)} with MDE <= "
+                         f"{SLOWDOWN - 1:.0%}: at least {rate_small:.0%}")
+            for n in r.slowed:
+                lines.append(f"    {procs.names[n]}: MDE {r.mde[n]:.1%}, caught {r.detection[n]:.0%}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    from .config import load_thresholds
+
+    thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
+    if args.processes:
+        procs = Processes.from_json(json.loads(Path(args.processes).read_text(encoding="utf-8")))
+    else:
+        procs = collect(args.runs)
+    if args.save:
+        out = Path(args.save)
+        if out.exists():
+            raise BadInput(f"{out}: exists; pass another --save path (nothing is overwritten)")
+        out.write_text(json.dumps(procs.to_json(), indent=1) + "\n", encoding="utf-8")
+    rates = [simulate(procs, thresholds, True, args.pairs, args.jobs, args.slow, alpha=args.alpha),
+             simulate(procs, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha)]
+    print(render(procs, rates, thresholds))
+    return 0
