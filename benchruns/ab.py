@@ -283,11 +283,23 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     return out, turns
 
 
+def keep_files(tmp: Path, keep: str | None) -> None:
+    """Copy the workers' run JSON and logs to ``keep`` (never into results/: they are A/B material)."""
+    if not keep:
+        return
+    dest = Path(keep)
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(tmp.glob("[AB]*.json")) + sorted(tmp.glob("[AB]*.log")):
+        shutil.copy2(path, dest / path.name)
+
+
 def main(args) -> int:
     from .config import load_thresholds
 
     started = time.monotonic()
     thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
+    if getattr(args, "keep", None) and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+        raise BadInput(f"--keep {args.keep}: exists and is not empty; nothing is overwritten, pass a new folder")
     if args.repeat < 2:
         raise BadInput(f"bad --repeat value {args.repeat}: at least 2 worker pairs (3 or more to gate)")
     if not args.base_ref and not args.base_python:
@@ -328,6 +340,7 @@ def main(args) -> int:
     finally:
         for path in added:
             _git("worktree", "remove", "--force", str(path), cwd=top)
+        keep_files(tmp, getattr(args, "keep", None))
         shutil.rmtree(tmp, ignore_errors=True)
     label_a = f"A ({args.base_ref or base_python})"
     label_b = f"B (working tree, {python})"

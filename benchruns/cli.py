@@ -110,6 +110,7 @@ def build_parser() -> Parser:
     p.add_argument("--pytest-arg", dest="pytest_args", action="append", metavar="ARG",
                    help="extra argument for both sides' pytest, e.g. --pytest-arg=--benchmark-max-time=0.1")
     p.add_argument("--strict", action="store_true", help="exit 2 when too few pairs to decide")
+    p.add_argument("--keep", metavar="DIR", help="copy each worker's run JSON and log into DIR (a new folder)")
     _judge_options(p)
 
     p = sub.add_parser("history", help="trend plots with detected step changes, and an index",

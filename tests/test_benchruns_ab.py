@@ -76,7 +76,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
                 threshold="10%", config=None, no_config=True, alpha=0.05, format="json", strict=False,
-                pytest_args=None)
+                pytest_args=None, keep=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -96,8 +96,10 @@ def test_pairs_take_turns_and_never_overlap(tmp_path, monkeypatch, capsys):
     log = tmp_path / "events.log"
     monkeypatch.setenv("AB_TEST_LOG", str(log))
     monkeypatch.chdir(repo)
-    assert ab.main(args()) == 0
+    assert ab.main(args(keep=str(tmp_path / "kept"))) == 0
     out = capsys.readouterr()
+    kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert kept == sorted(f"{s}{i}.{e}" for s in "AB" for i in range(3) for e in ("json", "log"))
     doc = json.loads(out.out[: out.out.rindex("}") + 1])
     assert doc["design"] == "paired" and len(doc["base"]) == 3 and len(doc["cand"]) == 3
     assert "wall time" in out.out
@@ -181,6 +183,10 @@ def test_bad_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "repo")
     with pytest.raises(BadInput, match="not a commit"):
         ab.main(args(base_ref="no-such-ref"))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(BadInput, match="not empty"):
+        ab.main(args(keep=str(tmp_path / "full")))
     with pytest.raises(BadInput, match="no such interpreter"):
         ab.main(args(python="/no/python"))
     assert len(worktrees(tmp_path / "repo")) == 1
