@@ -66,7 +66,7 @@ ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=
 error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)
 	$(TOOL) error-rates $(if $(RUNS),$(RUNS),--processes tests/data/processes_quick_741e8b6.json) $(call opt,--slow,$(if $(SLOW),"$(SLOW)")) $(ARGS)
 
-history: $(DEPS) ## trend plots with step changes for this machine's runs, into build/history
+history: $(DEPS) ## static site of every machine and profile over time, into build/history (prints the overview and newest regressions)
 	$(TOOL) history --results-dir=$(RESULTS) --out=$(OUT)/history $(ARGS)
 
 baseline: $(DEPS) ## mark RUN=path (default: this machine's newest run) as the gate's baseline

@@ -113,13 +113,17 @@ def build_parser() -> Parser:
     p.add_argument("--keep", metavar="DIR", help="copy each worker's run JSON and log into DIR (a new folder)")
     _judge_options(p)
 
-    p = sub.add_parser("history", help="trend plots with detected step changes, and an index",
-                       description="For every benchmark of this machine's runs: a PNG of the median with its IQR band "
-                       "per run, the baseline marked, step changes found by a penalised piecewise-constant fit "
-                       "highlighted; plus index.md and index.html.")
+    p = sub.add_parser("history", help="a static site of runs over time: trends, change points, machines",
+                       description="Static HTML site (inline SVG, opens from disk, offline) of every machine key "
+                       "and profile under --results-dir: an overview of trend lines by question, profile and "
+                       "device; the change points called real, newest first, with size, CI, commits and the "
+                       "diff of the runs around them; a page per benchmark; machines side by side. Change "
+                       "points: benchruns/changepoints.py.")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
+    p.add_argument("--machine", action="append", metavar="KEY",
+                   help="machine key folder to include; repeat for several (default: every machine folder)")
     p.add_argument("--out", default="build/history", help="output folder (default build/history)")
+    p.add_argument("--top", type=int, default=3, help="how many of the newest real regressions to print (default 3)")
 
     p = sub.add_parser("baseline", help="mark a run as the baseline for compare/gate",
                        description="Write results/<machine-key>/BASELINE naming the run; run files are never modified.")

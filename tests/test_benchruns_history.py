@@ -1,72 +1,338 @@
-"""history: step detection on synthetic series, and the command on a synthetic results folder."""
+"""history: the site built from recorded runs (tests/data/history), checked on disk and in headless Chromium.
+
+The browser check drives Debian's chromium over the DevTools protocol on a pipe
+(--remote-debugging-pipe: NUL-terminated JSON on fds 3 and 4, no port, no extra package):
+load a page from disk, wait for its load event, and collect what the console would show
+(console.error/warning, uncaught exceptions, resources that failed to load) and the links
+as the browser resolved them. Every wait has a deadline; the browser is killed on exit.
+"""
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import json
+import os
+import re
+import select
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
-
-from benchruns.history import detect_steps
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def test_detects_one_step_and_nothing_in_noise():
-    rng = np.random.default_rng(3)
-    flat = np.exp(rng.normal(0, 0.02, 60))
-    assert detect_steps(flat) == []
-    stepped = flat * np.where(np.arange(60) >= 35, 1.10, 1.0)
-    assert detect_steps(stepped) == [35]
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--remote-debugging-pipe", "--hide-scrollbars", "--window-size=1280,1000"]
 
 
-def test_one_outlier_run_is_not_a_step():
-    values = np.exp(np.random.default_rng(4).normal(0, 0.02, 40))
-    values[20] *= 1.5
-    assert detect_steps(values) == []
+def find_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def make_run(medians: dict, seed: int) -> dict:
+class Browser:
+    def __init__(self, binary: str, timeout: float = 30.0):
+        self.timeout = timeout
+        self.profile = tempfile.mkdtemp(prefix="history-chromium-")
+        low_r, self._w = os.pipe()
+        self._r, low_w = os.pipe()
+        # move the child's ends above 3 and 4, so that placing them on 3 and 4 cannot close one
+        to_chrome_r, from_chrome_w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (low_r, low_w))
+        os.close(low_r)
+        os.close(low_w)
+        # bash puts the pipe ends on the fd numbers Chromium expects, then becomes Chromium
+        script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w} {to_chrome_r}<&- {from_chrome_w}>&-'
+        self.proc = subprocess.Popen(["bash", "-c", script, binary, *BROWSER_FLAGS, f"--user-data-dir={self.profile}",
+                                      "about:blank"], pass_fds=(to_chrome_r, from_chrome_w),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buf = b""
+        self._id = 0
+        self.events: list[dict] = []
+        targets = self.call("Target.getTargets")["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
+            self.call(domain, session=True)
+
+    def _send(self, msg: dict) -> None:
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+
+    def _recv(self, deadline: float) -> dict:
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise TimeoutError("no answer from Chromium in time")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, session: bool = False, **params):
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        self._send(msg)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = self._recv(deadline)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def wait_for(self, method: str) -> dict:
+        deadline = time.monotonic() + self.timeout
+        for i, ev in enumerate(self.events):
+            if ev["method"] == method:
+                return self.events.pop(i)
+        while True:
+            ev = self._recv(deadline)
+            if ev.get("method") == method:
+                return ev
+            if "method" in ev:
+                self.events.append(ev)
+
+    def load(self, url: str) -> list[str]:
+        """Navigate, wait for the load event; return the console errors seen meanwhile."""
+        self.events.clear()
+        self.call("Page.navigate", session=True, url=url)
+        self.wait_for("Page.loadEventFired")
+        self.evaluate("1")  # drain what the page logged while loading
+        return self.errors()
+
+    def errors(self) -> list[str]:
+        out = []
+        for ev in self.events:
+            p = ev.get("params", {})
+            if ev["method"] == "Runtime.exceptionThrown":
+                out.append("exception: " + p["exceptionDetails"].get("text", "") + " "
+                           + str(p["exceptionDetails"].get("exception", {}).get("description", "")))
+            elif ev["method"] == "Runtime.consoleAPICalled" and p.get("type") in ("error", "warning", "assert"):
+                out.append(f"console.{p['type']}: " + " ".join(str(a.get("value", a.get("description")))
+                                                               for a in p.get("args", [])))
+            elif ev["method"] == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
+                out.append(f"log {p['entry']['level']}: {p['entry']['text']} {p['entry'].get('url', '')}")
+        return out
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def screenshot(self, path) -> None:
+        data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
+        with open(path, "wb") as fh:
+            fh.write(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self._send({"id": 0, "method": "Browser.close"})
+            self.proc.wait(timeout=5)
+        except Exception:
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            for fd in (self._r, self._w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+DATA = ROOT / "tests" / "data" / "history"
+FAKE_KEY = "synthetic-xeon-4c-cpu-0000test"
+INJECTED = "test_steady_state[cpu-mlp-small-b32-inference-torch-eager]"
+
+
+def history(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "benchruns", "history", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site") / "history"
+    result = history("--results-dir", DATA, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [v for k, v in attrs if k in ("href", "src") and v]
+
+
+def test_prints_the_overview_and_the_injected_regression(site):
+    out, stdout = site
+    assert f"overview: {(out / 'index.html').resolve()}" in stdout
+    lines = stdout.splitlines()
+    top = lines[lines.index("newest real regressions:") + 1:]
+    # the fixture's one injected 1.5x slowdown, between the two commits of the synthetic machine
+    assert len(top) == 1 and INJECTED in top[0] and "aaaaaaa -> bbbbbbb" in top[0] and FAKE_KEY in top[0]
+    change = float(re.search(r"([+-][0-9.]+)%", top[0]).group(1))
+    assert 30 < change < 80
+
+
+def test_every_link_resolves_and_nothing_comes_from_the_network(site):
+    out, _ = site
+    pages = sorted(out.rglob("*.html"))
+    assert {"index.html", "regressions.html", "machines.html"} <= {p.name for p in pages}
+    checked = 0
+    for path in pages:
+        parser = Links()
+        parser.feed(path.read_text(encoding="utf-8"))
+        for url in parser.urls:
+            assert not re.match(r"^(https?:)?//", url), f"{path.name} fetches {url}"
+            target = (path.parent / unquote(url.split("#")[0])).resolve()
+            assert target.is_file(), f"{path.relative_to(out)} links to missing {url}"
+            checked += 1
+    assert checked > len(pages)
+    assert not list(out.rglob("*.png")), "one file per page: plots are inline SVG"
+
+
+def test_regressions_page_has_size_ci_commits_and_diff(site):
+    out, _ = site
+    text = (out / "regressions.html").read_text(encoding="utf-8")
+    row = next(r for r in text.split("<tr>") if INJECTED in r)
+    assert re.search(r"\+\d+\.\d%</td><td class=num>\[\+\d+\.\d%, \+\d+\.\d%\]", row)
+    assert "aaaaaaa → bbbbbbb" in row
+    diff = re.search(r'href="(diff/[^"]+)"', row).group(1)
+    body = (out / diff).read_text(encoding="utf-8")
+    assert "20261129T003829Z_aaaaaaa.json" in body and "20261129T004044Z_bbbbbbb.json" in body
+    assert "commit_info changed" in body
+
+
+def test_profiles_and_machines_are_separate_series(site):
+    out, _ = site
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "graph · profile full · cpu" in index and "graph · profile quick · cpu" in index
+    assert "transfer · profile quick · cpu" in index and "pipeline · profile quick · cpu" in index
+    page = next((out / "bench").glob("test_steady_state_cpu-mlp-small-b32-inference-torch-eager-*.html"))
+    text = page.read_text(encoding="utf-8")
+    assert "Machines side by side" in text and FAKE_KEY in text and "amd-epyc-2c-cpu-480e5c54" in text
+    # the synthetic machine differs in torch version and CPU, and the page says so
+    assert "torch_version, cpu_model" in text
+    assert "profile full" in text and "profile quick" in text
+    machines = (out / "machines.html").read_text(encoding="utf-8")
+    assert "torch_version: 2.13.0+cpu vs 2.12.0" in machines
+
+
+@pytest.fixture(scope="module")
+def browser():
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium not installed (apt-get install chromium; .ci/run installs it)")
+    with Browser(binary, timeout=30) as b:
+        yield b
+
+
+def test_site_renders_in_headless_chromium_without_console_errors(site, browser):
+    out, _ = site
+    assert browser.load((out / "index.html").as_uri()) == []
+    sparks = browser.evaluate("document.querySelectorAll('svg.spark').length")
+    rows = browser.evaluate("document.querySelectorAll('tr.bench').length")
+    assert sparks >= rows > 100
+    height = browser.evaluate("document.body.scrollHeight")
+    assert height > 2000  # laid out, not an empty page
+    links = browser.evaluate("Array.from(document.links).map(a => a.href)")
+    assert len(links) > rows
+    for url in links:
+        assert url.startswith("file://") and Path(unquote(urlparse(url).path)).is_file(), url
+    visible = browser.evaluate("var f=document.getElementById('filter'); f.value='torch-eager';"
+                               "f.dispatchEvent(new Event('input'));"
+                               "Array.from(document.querySelectorAll('tr.bench')).filter(r=>r.style.display!='none').length")
+    assert 0 < visible < rows
+    pages = [out / "regressions.html", out / "machines.html"]
+    pages.append(next((out / "bench").glob("test_steady_state_cpu-mlp-small-b32-inference-torch-eager-*.html")))
+    pages.append(next((out / "diff").glob("*.html")))
+    for page in pages:
+        assert browser.load(page.as_uri()) == [], page.name
+        for url in browser.evaluate("Array.from(document.links).map(a => a.href)"):
+            assert Path(unquote(urlparse(url).path)).is_file(), (page.name, url)
+    assert browser.load(pages[2].as_uri()) == []
+    assert browser.evaluate("document.querySelectorAll('svg.chart').length") >= 3
+
+
+def test_the_browser_check_catches_errors(tmp_path, browser):
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!doctype html><img src='missing.png'><script>console.error('boom'); undefinedCall()</script>")
+    errors = browser.load(bad.as_uri())
+    assert any("boom" in e for e in errors) and any("undefinedCall" in e for e in errors)
+    assert any("missing.png" in e or "ERR_FILE_NOT_FOUND" in e for e in errors), errors
+
+
+def make_run(medians: dict, seed: int, profile: str = "quick") -> dict:
     rng = np.random.default_rng(seed)
     benches = []
     for name, median in medians.items():
         data = (median * rng.lognormal(0, 0.01, 20)).tolist()
         q1, med, q3 = np.percentile(data, [25, 50, 75])
         benches.append({"group": "graph/demo/cpu", "name": name, "fullname": f"benches/t.py::{name}", "params": {},
-                        "extra_info": {}, "stats": {"median": med, "q1": q1, "q3": q3, "rounds": 20, "data": data}})
-    return {"machine_info": {"machine_key": "demo-key"}, "commit_info": {"id": f"{seed:07x}"},
+                        "extra_info": {}, "stats": {"median": med, "q1": q1, "q3": q3, "rounds": 20}})
+    return {"machine_info": {"machine_key": "demo-key", "profile": profile}, "commit_info": {"id": f"{seed:07x}"},
             "benchmarks": benches, "datetime": "", "version": "5.3.1"}
 
 
-def test_history_command_marks_the_step(tmp_path):
+def test_a_profile_change_is_not_a_step(tmp_path):
+    """Quick and full runs interleaved at different levels: two flat series, no change point."""
     folder = tmp_path / "results" / "demo-key"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(5)
     for i in range(24):
-        medians = {"test_flat": 1e-3 * np.exp(rng.normal(0, 0.01)),
-                   "test_step": 2e-3 * np.exp(rng.normal(0, 0.01)) * (1.2 if i >= 16 else 1.0)}
-        (folder / f"202601{i + 1:02d}T000000Z_{i:07x}.json").write_text(json.dumps(make_run(medians, i)))
-    (folder / "BASELINE").write_text("20260105T000000Z_0000004.json\n")
-    out = tmp_path / "hist"
-    result = subprocess.run([sys.executable, "-m", "benchruns", "history", "--results-dir", tmp_path / "results",
-                             "--machine", "demo-key", "--out", out], cwd=ROOT, capture_output=True, text=True)
+        profile = "full" if i % 3 == 0 else "quick"
+        level = 3e-3 if profile == "full" else 1e-3
+        run = make_run({"test_a": level * np.exp(rng.normal(0, 0.01))}, i, profile)
+        (folder / f"202601{i + 1:02d}T000000Z_{i:07x}.json").write_text(json.dumps(run))
+    result = history("--results-dir", tmp_path / "results", "--out", tmp_path / "h")
     assert result.returncode == 0, result.stderr
-    index = (out / "index.md").read_text()
-    step_line = next(line for line in index.splitlines() if "test_step" in line)
-    flat_line = next(line for line in index.splitlines() if "test_flat" in line)
-    assert "20260117T000000Z_0000010.json (+" in step_line
-    assert flat_line.endswith("| none |")
-    assert len(list(out.glob("*.png"))) == 2 and (out / "index.html").is_file()
+    assert "0 real change point(s)" in result.stdout and "newest real regressions: none" in result.stdout
+    index = (tmp_path / "h" / "index.html").read_text()
+    assert "profile full" in index and "profile quick" in index
 
 
-def test_history_bad_input_writes_nothing(tmp_path):
-    folder = tmp_path / "results" / "demo-key"
+@pytest.mark.parametrize("case", ["empty", "broken", "no-machine", "missing"])
+def test_bad_input_one_line_exit_2_and_nothing_written(tmp_path, case):
+    results = tmp_path / "results"
+    folder = results / "demo-key"
     folder.mkdir(parents=True)
-    (folder / "20260101T000000Z_0000000.json").write_text("{ truncated")
+    extra = []
+    if case == "broken":
+        (folder / "20260101T000000Z_0000000.json").write_text("{ truncated")
+    elif case == "no-machine":
+        (folder / "20260101T000000Z_0000000.json").write_text(json.dumps(make_run({"test_a": 1e-3}, 1)))
+        extra = ["--machine", "other-key"]
+    elif case == "missing":
+        results = tmp_path / "nowhere"
     out = tmp_path / "hist"
-    result = subprocess.run([sys.executable, "-m", "benchruns", "history", "--results-dir", tmp_path / "results",
-                             "--machine", "demo-key", "--out", out], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr and not out.exists()
+    result = history("--results-dir", results, "--out", out, *extra)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("benchruns history: ")
+    assert not out.exists()

@@ -1,0 +1,59 @@
+"""history: a static site of every saved run over time, per machine key and profile.
+
+``python -m benchruns history`` reads every machine folder under ``results/`` (or the ones
+named by ``--machine``) and writes ``build/history/``: an overview of trend lines grouped by
+question, profile and device; a regressions page of the change points the statistics call
+real (benchruns/changepoints.py, the only place those statistics live); a page per
+benchmark with its run medians, the spread of rounds as a band, change points, the runs'
+machines and versions, and a side-by-side view of machines; and the ``benchruns diff`` of
+the two runs around each change. Pages are plain HTML with inline SVG: they open from
+disk, offline, with nothing fetched from anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import storage
+from ..runs import BadInput, load_run
+from .model import build_history
+from .site import write_site
+
+
+def _folders(results_dir: Path, machines: list[str] | None) -> list[Path]:
+    if not results_dir.is_dir():
+        raise BadInput(f"{results_dir}: no such results folder; run `make bench` first")
+    folders = storage.machine_folders(results_dir)
+    if machines:
+        missing = [m for m in machines if not (results_dir / m).is_dir()]
+        if missing:
+            found = ", ".join(p.name for p in folders) or "none"
+            raise BadInput(f"{results_dir}: no machine folder {', '.join(missing)} (found: {found})")
+        folders = [results_dir / m for m in machines]
+    folders = [f for f in folders if storage.list_runs(f)]
+    if not folders:
+        raise BadInput(f"{results_dir}: empty results folder (no saved runs); run `make bench` first")
+    return folders
+
+
+def main(args) -> int:
+    results_dir = Path(args.results_dir)
+    folders = _folders(results_dir, args.machine)
+    runs = [load_run(p) for f in folders for p in storage.list_runs(f)]  # validates all before writing
+    baselines = {f.name: storage.read_baseline(f) for f in folders}
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out}: exists and is not a folder; pass another --out")
+    history = build_history(runs, baselines)
+    index = write_site(history, out)
+    regressions = history.regressions()
+    real = sum(1 for s in history.series.values() for st in s.steps if st.real)
+    print(f"history: {len(history.benchmarks)} benchmarks, {len(runs)} runs of {len(folders)} machine(s); "
+          f"{real} real change point(s), {len(regressions)} of them slower")
+    print(f"overview: {index.resolve()}")
+    top = regressions[: args.top]
+    print("newest real regressions:" if top else "newest real regressions: none")
+    for r in top:
+        print(f"  {r.step.change:+.1%} [{r.step.ci_low - 1:+.0%}, {r.step.ci_high - 1:+.0%}] {r.series.name} "
+              f"({r.series.key}, {r.series.profile}) {r.before.commit} -> {r.after.commit} at {r.after.label}")
+    return 0
