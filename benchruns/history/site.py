@@ -99,7 +99,7 @@ class Site:
             benches = groups[(q, profile, dev)]
             keys = [k for k in self.keys if any(k in v for v in benches.values())]
             head = "".join(f'<th class="key">{e(k)}</th>' for k in keys)
-            parts.append(f"<h3>{e(q)} · profile {e(profile)} · {e(dev)} ({len(benches)})</h3>"
+            parts.append(f'<h3 id="{e(q)}-{e(profile)}-{e(dev)}">{e(q)} · profile {e(profile)} · {e(dev)} ({len(benches)})</h3>'
                          f"<table><tr><th>benchmark</th><th>group</th>{head}</tr>")
             for fullname, by_key in sorted(benches.items(), key=lambda kv: (next(iter(kv[1].values())).group, kv[0])):
                 s0 = next(iter(by_key.values()))
@@ -244,7 +244,7 @@ class Site:
                         f"<td class=num>{fmt_time(ref) if ref else '–'}</td>"
                         f"<td class=num>{fmt_ratio(b.median / ref) if ref else '–'}</td>"
                         f"<td>{e(versions(last))}</td>"
-                        f"<td class=diffv>{e(', '.join(differ)) if differ else ''}</td></tr>")
+                        f"<td{' class=diffv' if differ else ''}>{e(', '.join(differ))}</td></tr>")
         html_ = ("<h3>Machines side by side</h3><p>Newest run of each machine key. The reference is the numpy copy "
                  "limit measured in the same run (<code>transfer/reference</code>, numpy.copyto of the same size, or the "
                  "largest size for benchmarks that move no bytes): dividing by it takes out how fast each machine's "
