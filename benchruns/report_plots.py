@@ -255,5 +255,77 @@ def _transfer(plt, spec):
     return fig
 
 
+def _distributed(plt, spec):
+    """Claim 7: scaling efficiency, all-reduce bus bandwidth, start-up, and the step over a capped link."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.6))
+    (a_scale, a_ar), (a_start, a_net) = axes
+    styles = ["o-", "s--", "^:", "D-."]
+    workloads = list(dict.fromkeys(line["workload"] for line in spec["scaling"]))
+    for line in spec["scaling"]:
+        n = [p[0] for p in line["points"]]
+        a_scale.plot(n, [p[1] for p in line["points"]], styles[workloads.index(line["workload"]) % 4], ms=4, lw=1,
+                     color=COLORS.get(line["framework"]), label=f"{_fw(line['framework'])} · {line['workload']}")
+    a_scale.axhline(1.0, color="k", ls="--", lw=0.8)
+    a_scale.set_xscale("log", base=2)
+    _plain(a_scale, "x")
+    top = max([p[1] for line in spec["scaling"] for p in line["points"]] + [1.0])
+    a_scale.set_ylim(0, top * 1.15)
+    a_scale.set_xlabel("workers (processes)")
+    a_scale.set_ylabel("scaling efficiency, thr(N) / (N·thr(1))")
+    a_scale.set_title("scaling (dashed: linear)")
+    if spec["scaling"]:
+        a_scale.legend(fontsize=6)
+    for line in spec["allreduce"]:
+        a_ar.plot([p[0] / 2**20 for p in line["points"]], [p[1] for p in line["points"]], "o-", ms=3, lw=1,
+                  color=COLORS.get(line["framework"]), label=f"{_fw(line['framework'])}, {line['workers']} workers")
+    if spec["copy"]:
+        a_ar.plot([p[0] / 2**20 for p in spec["copy"]], [p[1] for p in spec["copy"]], "k--", lw=1,
+                  label="copy limit (numpy.copyto)")
+    a_ar.set_xscale("log")
+    a_ar.set_yscale("log")
+    _plain(a_ar)
+    from matplotlib.ticker import LogLocator
+
+    a_ar.xaxis.set_major_locator(LogLocator(base=10))
+    a_ar.set_xlabel("message size (MiB)")
+    a_ar.set_ylabel("bus bandwidth (GB/s)")
+    a_ar.set_title("gradient all-reduce alone (busbw = algbw·2(N-1)/N)")
+    if spec["allreduce"] or spec["copy"]:
+        a_ar.legend(fontsize=6)
+    bars = spec["startup"]
+    if bars:
+        y = np.arange(len(bars))
+        a_start.barh(y, [b["seconds"] for b in bars], color=[COLORS.get(b["framework"]) for b in bars], height=0.6)
+        a_start.set_yticks(y, [b["label"] for b in bars], fontsize=6)
+        a_start.invert_yaxis()
+    a_start.set_xlabel("launch to first finished step (s)")
+    a_start.set_title("start-up cost (one launch each)")
+    net = spec["network"]
+    for fw in dict.fromkeys(p["framework"] for p in net):
+        pts = sorted((p["gbit"], p["seconds"]) for p in net if p["framework"] == fw)
+        base = next((p["loopback"] for p in net if p["framework"] == fw and p["loopback"]), None)
+        a_net.plot([g for g, _ in pts], [t * 1e3 for _, t in pts], "o-", ms=4, lw=1, color=COLORS.get(fw),
+                   label=_fw(fw))
+        if base:
+            a_net.axhline(base * 1e3, color=COLORS.get(fw), ls=":", lw=1, label=f"{_fw(fw)}, loopback uncapped")
+    if net:
+        a_net.set_xscale("log")
+        a_net.set_yscale("log")
+        _plain(a_net)
+        rates = sorted({p["gbit"] for p in net})
+        a_net.set_xticks(rates, [f"{r:g}" for r in rates])
+        a_net.set_xlim(rates[0] / 2, rates[-1] * 2)
+        a_net.legend(fontsize=6)
+    a_net.set_xlabel("link rate (Gbit/s, tc tbf)")
+    a_net.set_ylabel("time per step, 2 workers (ms)")
+    a_net.set_title("simulated slower network")
+    fig._margins = {"left": 0.2, "hspace": 0.6, "wspace": 0.45}
+    return fig
+
+
+def _fw(framework: str) -> str:
+    return {"torch": "PyTorch DDP", "tensorflow": "TF MWMS"}.get(framework, framework)
+
+
 DRAWERS = {"scaling": _scaling, "compile": _compile, "modes": _modes, "ratios": _ratios, "pipeline": _pipeline,
-           "transfer": _transfer}
+           "transfer": _transfer, "distributed": _distributed}

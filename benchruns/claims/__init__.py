@@ -12,8 +12,9 @@ from .common import Benches, Claim
 from .graph import claim_1, claim_2, claim_3, claim_4, crossover, graph_index, best_graph  # noqa: F401
 from .pipeline import _scaling_points, claim_5  # noqa: F401
 from .transfer import claim_6  # noqa: F401
+from .distributed import claim_7  # noqa: F401
 
-CLAIMS = [claim_1, claim_2, claim_3, claim_4, claim_5, claim_6]
+CLAIMS = [claim_1, claim_2, claim_3, claim_4, claim_5, claim_6, claim_7]
 
 
 def judge(benches: Benches) -> list[Claim]:
