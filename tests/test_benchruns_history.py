@@ -173,6 +173,15 @@ def history(*args, cwd=ROOT):
                           capture_output=True, text=True, timeout=120)
 
 
+def history_here(capsys, *args):
+    """The same command in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    from benchruns.cli import main
+
+    code = main(["history", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site") / "history"
@@ -301,7 +310,7 @@ def make_run(medians: dict, seed: int, profile: str = "quick") -> dict:
             "benchmarks": benches, "datetime": "", "version": "5.3.1"}
 
 
-def test_a_profile_change_is_not_a_step(tmp_path):
+def test_a_profile_change_is_not_a_step(tmp_path, capsys):
     """Quick and full runs interleaved at different levels: two flat series, no change point."""
     folder = tmp_path / "results" / "demo-key"
     folder.mkdir(parents=True)
@@ -311,15 +320,15 @@ def test_a_profile_change_is_not_a_step(tmp_path):
         level = 3e-3 if profile == "full" else 1e-3
         run = make_run({"test_a": level * np.exp(rng.normal(0, 0.01))}, i, profile)
         (folder / f"202601{i + 1:02d}T000000Z_{i:07x}.json").write_text(json.dumps(run))
-    result = history("--results-dir", tmp_path / "results", "--out", tmp_path / "h")
-    assert result.returncode == 0, result.stderr
-    assert "0 real change point(s)" in result.stdout and "newest real regressions: none" in result.stdout
+    code, out, err = history_here(capsys, "--results-dir", tmp_path / "results", "--out", tmp_path / "h")
+    assert code == 0, err
+    assert "0 real change point(s)" in out and "newest real regressions: none" in out
     index = (tmp_path / "h" / "index.html").read_text()
     assert "profile full" in index and "profile quick" in index
 
 
 @pytest.mark.parametrize("case", ["empty", "broken", "no-machine", "missing"])
-def test_bad_input_one_line_exit_2_and_nothing_written(tmp_path, case):
+def test_bad_input_one_line_exit_2_and_nothing_written(tmp_path, capsys, case):
     results = tmp_path / "results"
     folder = results / "demo-key"
     folder.mkdir(parents=True)
@@ -332,7 +341,7 @@ def test_bad_input_one_line_exit_2_and_nothing_written(tmp_path, case):
     elif case == "missing":
         results = tmp_path / "nowhere"
     out = tmp_path / "hist"
-    result = history("--results-dir", results, "--out", out, *extra)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr and result.stderr.startswith("benchruns history: ")
+    code, _, err = history_here(capsys, "--results-dir", results, "--out", out, *extra)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and err.startswith("benchruns history: ")
     assert not out.exists()

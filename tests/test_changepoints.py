@@ -52,7 +52,7 @@ def test_false_step_rate_measured_on_real_processes(capsys):
     """
     doc = json.loads(PROCESSES.read_text())
     medians = {k: v["medians"] for k, v in doc["benchmarks"].items()}
-    rates = false_step_rates(medians, runs=30, histories=30, steps=(1.10, 1.25))
+    rates = false_step_rates(medians, runs=30, histories=60, steps=(1.10, 1.25))
     # The real processes in the order they ran, with a step allowed anywhere: what drift of a
     # shared machine does that resampling (which shuffles time away) cannot show.
     in_order = sum(any(s.real for s in find_steps(v)) for v in medians.values())
