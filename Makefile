@@ -18,7 +18,7 @@ DEVICE ?= cpu,cuda
 RESULTS ?= results
 FORMAT ?= table
 THRESHOLD ?= 10%
-REPEAT ?= 5
+REPEAT ?= 4
 K ?=
 OUT ?= build
 
@@ -60,7 +60,7 @@ gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
 	$(TOOL) diff $(A) $(B) $(ARGS)
 
-ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=5), then gate
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=4 worker pairs), then gate
 	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
 
 error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)

@@ -13,7 +13,7 @@ Design (what a CI job can afford, and what makes its verdict hold):
   neither side always runs first, and a linear drift within a benchmark's two turns
   cancels over consecutive benchmarks.
 * **The process is the unit.** Each worker's run medians are one sample of that
-  process; several fresh pairs (``--repeat``, default 5) sample the process-to-process
+  process; several fresh pairs (``--repeat``, default 4) sample the process-to-process
   variation, and the verdict is a paired test on log(B/A) per pair
   (benchruns/stats.py: moderated t, Benjamini-Hochberg over benchmarks, effect floor,
   minimum detectable slowdown per benchmark).
@@ -51,9 +51,9 @@ from pathlib import Path
 from . import compare, gate
 from .runs import BadInput, Run, load_run
 
-# Within one process ~0.1 s of rounds pins its median well enough; what a verdict lacks is
+# Within one process ~0.05 s of rounds pins its median well enough; what a verdict lacks is
 # processes (the unit), so ab spends its time on worker pairs, not rounds. --pytest-arg overrides.
-DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.1"]
+DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.05"]
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
 
@@ -108,7 +108,6 @@ class Worker:
     done: int  # worker -> coordinator
     log: Path
     buffer: bytes = b""
-    finished: bool = False
     turns: list[str] = field(default_factory=list)
 
     def read_line(self, timeout: float) -> str | None:
@@ -169,38 +168,47 @@ def stop(workers: list[Worker]) -> None:
                 pass
 
 
+def next_ready(worker: Worker, turn_timeout: float) -> str | None:
+    """Read the worker's next "ready <nodeid>" (its next test), or None when it has exited."""
+    line = worker.read_line(turn_timeout)
+    while line is not None and not line.startswith("ready "):
+        line = worker.read_line(turn_timeout)
+    return None if line is None else line[len("ready "):]
+
+
 def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S) -> list[tuple[str, str]]:
-    """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run."""
+    """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run.
+
+    Nothing of one worker overlaps a turn of the other: the first turn waits until both
+    have started up (imports, collection) and are waiting, and after each turn the
+    coordinator waits until that worker is waiting again, or has written its JSON and
+    exited, before it gives the next turn.
+    """
     order: list[tuple[str, str]] = []
+    pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
     k = 0
     try:
-        while not all(w.finished for w in workers.values()):
+        while any(nodeid is not None for nodeid in pending.values()):
             side = first if k % 4 in (0, 3) else ("B" if first == "A" else "A")  # see turn_order
             k += 1
-            worker = workers[side]
-            if worker.finished:
-                other = workers["B" if side == "A" else "A"]
-                if other.finished:
-                    break
-                worker = other
-            line = worker.read_line(turn_timeout)
-            while line is not None and not line.startswith("ready "):
-                line = worker.read_line(turn_timeout)
-            if line is None:
-                worker.finished = True
-                continue
-            nodeid = line[len("ready "):]
+            if pending[side] is None:
+                side = "B" if side == "A" else "A"
+            worker, nodeid = workers[side], pending[side]
             os.write(worker.go, b"go\n")
             done = worker.read_line(turn_timeout)
             if done != "done":
-                raise WorkerFailed(f"side {worker.side} died during {nodeid}; log tail: {tail(worker.log)}")
+                raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(worker.log)}")
             worker.turns.append(nodeid)
-            order.append((worker.side, nodeid))
+            order.append((side, nodeid))
+            pending[side] = next_ready(worker, turn_timeout)
+            if pending[side] is None:  # its pipe closed: make sure the process is gone, not exiting
+                try:
+                    worker.proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    raise WorkerFailed(f"side {side} did not exit after its last test; log tail: "
+                                       f"{tail(worker.log)}") from None
         for w in workers.values():
-            try:
-                w.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                raise WorkerFailed(f"side {w.side} did not exit after its last test; log tail: {tail(w.log)}") from None
+            w.proc.wait(timeout=120)
     finally:
         stop(list(workers.values()))
     return order

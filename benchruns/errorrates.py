@@ -8,7 +8,8 @@ processes without replacement and runs the gate's own statistics
 * **paired A/A** (``ab``): 2P distinct processes, pair i = (process A_i, process B_i),
   P pairs (default 5). Pairs of separately started processes carry no shared drift, so
   this is the pessimistic case for ``ab``, whose pairs take turns seconds apart.
-* **unpaired A/A** (saved runs): a window of W base runs (default 8) and one new run.
+* **unpaired A/A** (saved runs): a window of W base runs (default 8) and one new run
+  (``--new`` for more).
 * **detection**: the same draws with the candidate's medians of the benchmarks matched by
   ``--slow`` multiplied by 1.10: a 10% slowdown of some benchmarks, as a real code change
   makes it. Per slowed benchmark: the share of jobs that flag it, beside its median MDE.
@@ -88,6 +89,7 @@ class Rates:
     design: str
     jobs: int
     per_side: int
+    new_runs: int
     false_alarm: float  # share of A/A jobs with any benchmark flagged slower
     flagged: dict[str, float]  # per benchmark: share of A/A jobs flagging it
     detection: dict[str, float]  # per slowed benchmark: share of jobs flagging it
@@ -96,10 +98,11 @@ class Rates:
 
 
 def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 5, jobs: int = JOBS,
-             slow: str = "", slowdown: float = SLOWDOWN, alpha: float = ALPHA, seed: int = SEED) -> Rates:
+             slow: str = "", slowdown: float = SLOWDOWN, alpha: float = ALPHA, seed: int = SEED,
+             new_runs: int = 1) -> Rates:
     """Resampled jobs of the gate on real process medians (see the module docstring)."""
     names = [n for n, v in procs.medians.items() if all(x is not None for x in v)]
-    need = 2 * per_side if paired else per_side + 1
+    need = 2 * per_side if paired else per_side + new_runs
     if procs.count < need:
         raise BadInput(f"{procs.count} processes recorded; a {'paired' if paired else 'unpaired'} job with "
                        f"{per_side} per side needs {need}")
@@ -126,7 +129,8 @@ def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 
         if slowed:
             flag_slow += flags(base_idx, cand_idx, factor)[0]
     return Rates(
-        design="paired" if paired else "unpaired", jobs=jobs, per_side=per_side, false_alarm=fails / jobs,
+        design="paired" if paired else "unpaired", jobs=jobs, per_side=per_side, new_runs=new_runs,
+        false_alarm=fails / jobs,
         flagged={n: flag_null[i] / jobs for i, n in enumerate(names)},
         detection={n: flag_slow[i] / jobs for i, n in enumerate(names) if n in slowed},
         mde={n: float(np.median(mdes[:, i])) for i, n in enumerate(names)}, slowed=slowed)
@@ -136,7 +140,8 @@ def render(procs: Processes, rates: list[Rates], thresholds) -> str:
     lines = [f"{procs.count} processes of commit {procs.commit} ({procs.profile} profile, {procs.machine_key}); "
              f"{rates[0].jobs} resampled jobs per design"]
     for r in rates:
-        what = (f"{r.per_side} worker pairs" if r.design == "paired" else f"a window of {r.per_side} runs + 1 new run")
+        what = (f"{r.per_side} worker pairs" if r.design == "paired"
+                else f"a window of {r.per_side} runs + {r.new_runs} new run{'s' if r.new_runs > 1 else ''}")
         gateable = [n for n, m in r.mde.items() if m <= thresholds(procs.groups[n])]
         lines.append(f"{r.design} ({what}): A/A jobs failing {r.false_alarm:.1%}; "
                      f"{len(gateable)} of {len(r.mde)} benchmarks gateable at their threshold "
@@ -167,6 +172,7 @@ def main(args) -> int:
             raise BadInput(f"{out}: exists; pass another --save path (nothing is overwritten)")
         out.write_text(json.dumps(procs.to_json(), indent=1) + "\n", encoding="utf-8")
     rates = [simulate(procs, thresholds, True, args.pairs, args.jobs, args.slow, alpha=args.alpha),
-             simulate(procs, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha)]
+             simulate(procs, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha,
+                      new_runs=args.new)]
     print(render(procs, rates, thresholds))
     return 0

@@ -180,6 +180,7 @@ def saved_runs(folder: Path) -> list[Path]:
 
 
 LOOKBACK = 10  # base runs in the window when the baseline comes from history
+MAX_NEW = 5  # at most this many newest runs of one commit form the candidate side
 
 
 def _candidate(cand, results_dir, machine) -> tuple[Path, list[Path]]:
@@ -198,7 +199,9 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
                 notes: list[str] | None = None) -> tuple[list[Run], list[Run]]:
     """The two sides of a saved-run comparison, loaded and validated.
 
-    Candidate: every --cand file, else this machine's newest run. Base: every --base file,
+    Candidate: every --cand file, else this machine's newest run together with the runs of
+    the same commit and profile just before it (run the suite three times on a commit and
+    all three are the candidate: one process is too few, see README). Base: every --base file,
     else a lookback window: the last ``lookback`` runs of the candidate's machine folder
     that share its profile and come before it, ending at the marked baseline when one is
     marked (``make baseline`` pins the reference). Runs of other profiles never enter the
@@ -212,6 +215,11 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     else:
         newest, folder_runs = _candidate(None, results_dir, machine)
         cand_runs = [load_run(newest)]
+        for path in reversed([p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)]):
+            run = load_run(path)
+            if run.commit != cand_runs[0].commit or run.profile != cand_runs[0].profile or len(cand_runs) == MAX_NEW:
+                break
+            cand_runs.insert(0, run)
     if base:
         return [load_run(p) for p in base], cand_runs
     profile = cand_runs[-1].profile

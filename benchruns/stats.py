@@ -33,18 +33,26 @@ real changes it keeps far more power than Bonferroni or Holm.
 
 **Verdict** with threshold T (per group, thresholds.toml; T is the slowdown to catch):
 
-    slower     p_adj < alpha and ratio > 1 + T/2
-    faster     p_adj < alpha and ratio < 1 / (1 + T/2)
+    slower     p_adj < alpha and ratio > 1 + T/2 and every process agrees
+    faster     p_adj < alpha and ratio < 1 / (1 + T/2) and every process agrees
     unchanged  otherwise
 
 The effect floor halfway to T decides a case by whether it looks more like no change or
-like a slowdown of T, and keeps tiny but significant shifts from failing CI.
+like a slowdown of T, and keeps tiny but significant shifts from failing CI. "Every
+process agrees" is a guard against heavy tails: on this machine a process now and then
+runs one benchmark 2-14x slower for its whole life (no transient: its rounds agree with
+each other), and a mean-based test on 5 processes can be carried by that one. Paired:
+every pair's B/A ratio lies on the verdict's side of 1; unpaired: every candidate run
+lies beyond every base run of the window ("outside what those runs show"). At the MDE
+the guard costs little power (each pair agrees with probability Phi(crit/sqrt(P)),
+above 0.99 here); without a change it holds by chance with probability 2^-P per side
+(paired) or n_c! n_b! / (n_b + n_c)! (unpaired).
 
 **Minimum detectable slowdown (MDE)**, per benchmark, from the spread measured in this
 job: the true slowdown that would be flagged with probability POWER (90%) at the
 Bonferroni level alpha/m (what BH demands of a lone change among m benchmarks):
-exp((t[1 - alpha/2m] + t[POWER]) * se) - 1, both t quantiles at the moderated degrees
-of freedom. A benchmark whose MDE exceeds its threshold is reported as "not gateable
+exp(ncp * se) - 1, ncp from the noncentral t at the moderated degrees of freedom
+(``detectable_ncp``). A benchmark whose MDE exceeds its threshold is reported as "not gateable
 here (MDE x%)": its "unchanged" means "could not tell", and the output says so.
 
 What the rates are on this suite's real processes (false alarms on A/A jobs, detection
@@ -59,7 +67,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-ALPHA = 0.05  # job-wide: at most this share of A/A jobs may fail
+# Job-wide level of Benjamini-Hochberg. Nominally the A/A failure rate; the process medians
+# of this machine are heavy-tailed, and on 12 real processes the measured A/A rate of ab
+# (4 pairs) was 6.0% at 0.05 and 3.5% at 0.025 (tests/test_gate_statistics.py), so the
+# default is 0.025 to keep the measured rate, not only the nominal one, under 5%.
+ALPHA = 0.025
 POWER = 0.90  # the MDE is the slowdown caught in this share of jobs
 MIN_RUNS = 3  # fewer processes a side (or pairs) than this: too few to gate
 # A variance of exactly zero (identical medians, e.g. one file compared with itself) has
@@ -102,15 +114,24 @@ class Row:
         return out
 
 
-def decide(ratio, p_adjusted, threshold, alpha=ALPHA):
+def decide(ratio, p_adjusted, threshold, alpha=ALPHA, agree_slower=True, agree_faster=True):
     """Vectorised verdicts: 'slower' / 'faster' / 'unchanged' (see the module docstring)."""
     ratio = np.asarray(ratio, dtype=float)
     significant = np.asarray(p_adjusted, dtype=float) < alpha
     floor = 1.0 + np.asarray(threshold, dtype=float) / 2.0
     out = np.full(np.broadcast(ratio, significant, floor).shape, "unchanged", dtype=object)
-    out[significant & (ratio > floor)] = "slower"
-    out[significant & (ratio < 1.0 / floor)] = "faster"
+    out[significant & (ratio > floor) & np.asarray(agree_slower)] = "slower"
+    out[significant & (ratio < 1.0 / floor) & np.asarray(agree_faster)] = "faster"
     return out
+
+
+def processes_agree(base, cand, paired: bool) -> tuple[bool, bool]:
+    """(all say slower, all say faster): the heavy-tail guard of the verdict (module docstring)."""
+    base, cand = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
+    if paired:
+        d = cand - base
+        return bool(np.all(d > 0)), bool(np.all(d < 0))
+    return bool(cand.min() > base.max()), bool(cand.max() < base.min())
 
 
 def adjust(pvalues):
@@ -179,6 +200,21 @@ def moderate(s2, df) -> tuple[np.ndarray, np.ndarray]:
 # --- the test on run medians ---------------------------------------------------------------
 
 
+def detectable_ncp(alpha_two_sided, power, df):
+    """The shift, in standard errors, that a two-sided t test at ``alpha`` detects with ``power``.
+
+    Power of a t test is a noncentral-t tail; its normal approximation (Johnson & Welch
+    1940) T' ~ N(ncp, 1 + t^2 / 2df) gives ncp = t_crit + z_power * sqrt(1 + t_crit^2 / 2df),
+    which stays close where the plain t_crit + t_power undershoots (few degrees of
+    freedom, extreme t_crit: both are the case here).
+    """
+    from scipy import stats
+
+    df = np.asarray(df, dtype=float)
+    t_crit = stats.t.ppf(1 - alpha_two_sided / 2, df)
+    return t_crit + stats.norm.ppf(power) * np.sqrt(1 + t_crit**2 / (2 * df))
+
+
 @dataclass
 class Tested:
     """Vectorised result over benchmarks: effect, moderated se and df, p, CI, MDE, spread."""
@@ -225,8 +261,10 @@ def moderated_t(base: list[np.ndarray], cand: list[np.ndarray], paired: bool, al
     safe_df = np.where(usable, post_df, 1.0)
     p = np.where(usable, 2 * stats.t.sf(np.abs(t), safe_df), 1.0)
     half = stats.t.ppf(0.975, safe_df) * se
-    crit = stats.t.ppf(1 - alpha / (2 * max(m, 1)), safe_df) + stats.t.ppf(power, safe_df)
-    mde = np.where(usable, np.expm1(crit * se), np.inf)
+    # Shrinkage pulls a noisier-than-typical benchmark's variance down; the MDE must not
+    # promise what its own processes do not show, so it uses the larger of the two.
+    own = np.where(df > 0, np.sqrt(np.maximum(np.nan_to_num(s2), 0.0)) * scale, 0.0)
+    mde = np.where(usable, np.expm1(detectable_ncp(alpha / max(m, 1), power, safe_df) * np.maximum(se, own)), np.inf)
     return Tested(
         log_ratio=effect,
         se=se,
@@ -255,13 +293,14 @@ def compare_processes(series: list[tuple], thresholds, alpha: float = ALPHA, pai
     for i, (fullname, name, group, b, c) in enumerate(series):
         threshold = thresholds(group)
         ratio = float(math.exp(tested.log_ratio[i]))
+        slower_ok, faster_ok = processes_agree(base[i], cand[i], paired)
         rows.append(Row(
             fullname=fullname, name=name, group=group,
             base_median=float(np.exp(base[i].mean())), cand_median=float(np.exp(cand[i].mean())),
             ratio=ratio, ci_low=float(tested.ci_low[i]), ci_high=float(tested.ci_high[i]),
             p_value=float(tested.p[i]), p_adjusted=float(p_adj[i]), threshold=threshold,
             mde=float(tested.mde[i]), spread=float(tested.spread[i]),
-            verdict=str(decide(ratio, p_adj[i], threshold, alpha)),
+            verdict=str(decide(ratio, p_adj[i], threshold, alpha, slower_ok, faster_ok)),
             design="paired" if paired else "unpaired", n_base=len(b), n_cand=len(c),
         ))
     return rows

@@ -75,7 +75,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
-                threshold="10%", config=None, no_config=True, alpha=0.05, format="json", strict=False,
+                threshold="10%", config=None, no_config=True, alpha=0.025, format="json", strict=False,
                 pytest_args=None, keep=None)
     base.update(kw)
     return argparse.Namespace(**base)

@@ -252,10 +252,14 @@ def test_defaults_window_of_same_profile_runs_and_baseline(tmp_path):
     folder.mkdir()
     names = ["20260101T000000Z_aaaaaaa", "20260102T000000Z_bbbbbbb", "20260103T000000Z_ccccccc",
              "20260104T000000Z_ddddddd", "20260105T000000Z_eeeeeee"]
+    def commit(doc, name):
+        doc["commit_info"]["id"] = name.split("_")[1] * 5
+        return doc
+
     for i, name in enumerate(names[:4]):
-        write(folder / f"{name}.json", jittered(load(), i))
-    write(folder / "20260104T120000Z_fffffff.json", jittered(load(), 9, profile="full"))  # another profile
-    newest = write(folder / f"{names[4]}.json", scaled(jittered(load(), 4), 1.5))
+        write(folder / f"{name}.json", commit(jittered(load(), i), name))
+    write(folder / "20260104T120000Z_fffffff.json", commit(jittered(load(), 9, profile="full"), "x_fffffff"))
+    newest = write(folder / f"{names[4]}.json", commit(scaled(jittered(load(), 4), 1.5), names[4]))
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     result = cli("compare", "--results-dir", tmp_path, "--format=json")
     doc = json.loads(result.stdout)
@@ -274,6 +278,19 @@ def test_defaults_window_of_same_profile_runs_and_baseline(tmp_path):
     assert (folder / "BASELINE").read_text().strip() == newest.name
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.json")}
     assert after == before  # run files are never modified
+
+
+def test_newest_runs_of_one_commit_are_the_candidate_together(tmp_path):
+    key = machine_key(current_machine_info())
+    folder = tmp_path / key
+    folder.mkdir()
+    for i in range(7):  # four runs of commit a, then three of commit b
+        doc = jittered(load(), i)
+        doc["commit_info"]["id"] = ("a" if i < 4 else "b") * 40
+        write(folder / f"2026010{i + 1}T000000Z_{doc['commit_info']['id'][:7]}.json", doc)
+    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json").stdout)
+    assert len(doc["cand"]) == 3 and all("bbbbbbb" in p for p in doc["cand"])
+    assert len(doc["base"]) == 4 and all("aaaaaaa" in p for p in doc["base"])
 
 
 def test_only_one_run_says_so(tmp_path):
