@@ -272,7 +272,7 @@ def _distributed(plt, spec):
     a_scale.set_ylim(0, top * 1.15)
     a_scale.set_xlabel("workers (processes)")
     a_scale.set_ylabel("scaling efficiency, thr(N) / (N·thr(1))")
-    a_scale.set_title("scaling (dashed: linear)")
+    a_scale.set_title("scaling (dashed: linear; one host bounds it near 1/N)")
     if spec["scaling"]:
         a_scale.legend(fontsize=6)
     for line in spec["allreduce"]:

@@ -27,6 +27,7 @@ import sys
 import time
 
 _STARTED = time.time()
+TF_EXIT_GRACE_S = 1.0
 
 
 def main(argv: list[str]) -> int:
@@ -35,7 +36,9 @@ def main(argv: list[str]) -> int:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    workdir, rank_env = os.environ["TFPT_WORKDIR"], int(os.environ["TFPT_RANK"])
+    # The launcher sets TFPT_*; under torchrun or a hand-set TF_CONFIG (two hosts) the rank comes from those.
+    workdir = os.environ.get("TFPT_WORKDIR", ".")
+    rank_env = int(os.environ.get("TFPT_RANK") or os.environ.get("RANK") or _tf_config_index())
     if spec["task"] == "sleep":  # for the launcher's own tests: a worker that hangs
         time.sleep(float(spec.get("seconds", 3600)))
         return 0
@@ -103,9 +106,40 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(workdir, f"out-{rank_env}.json"), "w") as f:
         json.dump(out, f)
     dp.shutdown()
+    if spec["framework"] == "tensorflow":
+        # TF's ring collectives are pull-based: a worker whose last all-reduce finished may still be
+        # serving a buffer its peer has yet to fetch; leaving at once resets that peer's connection.
+        time.sleep(TF_EXIT_GRACE_S)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # TF's gRPC server threads can hold a clean interpreter exit for seconds
+
+
+def _tf_config_index() -> int:
+    return int(json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {}).get("index", 0))
+
+
+def summarise(paths: list[str]) -> None:
+    """Print what the coordinator would record from workers' out-<rank>.json (gathered from several hosts).
+
+    Round time = the slowest worker per round; the params-<rank>.npz beside each file must be identical.
+    """
+    import numpy as np
+
+    from benches.distributed import bus_bandwidth
+
+    outs = [json.load(open(p)) for p in paths]
+    n = outs[0]["world"]
+    if outs[0].get("rounds"):
+        rounds = [max(r) for r in zip(*(o["rounds"] for o in outs))]
+        print(f"{n} workers: median step (slowest worker) {sorted(rounds)[len(rounds) // 2] * 1e3:.1f} ms")
+        params = [np.load(os.path.join(os.path.dirname(p) or ".", f"params-{o['rank']}.npz")) for p, o in zip(paths, outs)]
+        same = all(np.array_equal(q[k], params[0][k]) for q in params[1:] for k in params[0].files)
+        print(f"parameters identical on all {len(params)} workers: {same}")
+    for size, _ in sorted(outs[0].get("sizes", {}).items(), key=lambda kv: int(kv[0])):
+        rounds = [max(r) for r in zip(*(o["sizes"][size] for o in outs))]
+        algbw, busbw = bus_bandwidth(int(size), sorted(rounds)[len(rounds) // 2], n)
+        print(f"all-reduce {int(size):>10} B: algbw {algbw / 1e9:.3g} GB/s, busbw {busbw / 1e9:.3g} GB/s")
 
 
 def _rounds_for(nbytes: int, rounds: int) -> int:
@@ -114,4 +148,7 @@ def _rounds_for(nbytes: int, rounds: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    if sys.argv[1:2] == ["--summarise"]:
+        summarise(sys.argv[2:])
+    else:
+        sys.exit(main(sys.argv))

@@ -6,11 +6,14 @@ from .common import Benches, Claim, Cmp, Item, Table, _num, _prefix, fmt_num, fm
 
 LABEL = {"torch": "PyTorch DDP", "tensorflow": "TensorFlow MWMS"}
 ONE_MACHINE = ("One machine cannot show many hosts or a fast interconnect (InfiniBand, NVLink, RDMA): every "
-               "worker here shares the same cores and memory, so N workers add communication without adding "
-               "compute, and scaling efficiency on one host is a lower bound of what N hosts would give. The "
-               "simulated network (a network namespace whose loopback is capped by tc tbf) shows how each "
-               "framework's step degrades when the link, not the cores, is the bottleneck; it has no latency "
-               "of a real network and no contention with other traffic.")
+               "worker here shares the same cores and memory. The workers split the cores (workers x threads <= "
+               "cores), so one worker already uses every core and N workers add communication without adding "
+               "compute: for compute-bound steps the scaling efficiency throughput(N)/(N·throughput(1)) tops out "
+               "near 1/N here (0.5 at 2 workers), and the frameworks are compared on the same core budget, not on "
+               "how they would scale over N hosts. The simulated network (a network namespace whose loopback is "
+               "capped by tc tbf) shows how each framework's step degrades when the link, not the cores, is the "
+               "bottleneck; both directions share the one capped loopback (like a half-duplex link, so twice as "
+               "tight as a full-duplex NIC of that rate), with no real network's latency or cross traffic.")
 
 
 def _by(items, *keys) -> dict:
