@@ -1,4 +1,7 @@
-"""Rebuild this fixture from the real runs in results/ (python tests/data/history/make_fixture.py).
+"""How this fixture was made from the real runs in results/ (python tests/data/history/make_fixture.py).
+
+It was made at commit 3ce8b96, when results/ still held the two dad9a29-dirty runs (removed
+from results/ since, in 82691dc); rerunning it now gives the same files less those two.
 
 * ``amd-epyc-2c-cpu-480e5c54/``: real runs of the 2-core development machine, unchanged
   except that the raw rounds (stats.data) are dropped to keep the files small (the history
