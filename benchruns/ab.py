@@ -77,8 +77,8 @@ def pytest_runtest_protocol(item, nextitem):
         os._exit(3)
     try:
         yield
-    finally:
-        os.write(_DONE, b"done\\n")
+    finally:  # "done last": nothing follows but writing the JSON and exiting
+        os.write(_DONE, b"done\\n" if nextitem is not None else b"done last\\n")
 '''
 
 
@@ -108,6 +108,14 @@ class Worker:
     done: int  # worker -> coordinator
     log: Path
     buffer: bytes = b""
+    closed: bool = False
+
+    def close(self) -> None:
+        """Close the coordinator's ends of the pipes, once (fd numbers are reused)."""
+        if not self.closed:
+            self.closed = True
+            for fd in (self.go, self.done):
+                os.close(fd)
     turns: list[str] = field(default_factory=list)
 
     def read_line(self, timeout: float) -> str | None:
@@ -161,11 +169,7 @@ def stop(workers: list[Worker]) -> None:
             except ProcessLookupError:
                 pass
         w.proc.wait()
-        for fd in (w.go, w.done):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        w.close()
 
 
 def next_ready(worker: Worker, turn_timeout: float) -> str | None:
@@ -176,16 +180,23 @@ def next_ready(worker: Worker, turn_timeout: float) -> str | None:
     return None if line is None else line[len("ready "):]
 
 
-def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S) -> list[tuple[str, str]]:
+def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S,
+             draining: list[Worker] | None = None) -> list[tuple[str, str]]:
     """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run.
 
     Nothing of one worker overlaps a turn of the other: the first turn waits until both
-    have started up (imports, collection) and are waiting, and after each turn the
-    coordinator waits until that worker is waiting again, or has written its JSON and
-    exited, before it gives the next turn.
+    have started up (imports, collection) and any worker of the previous pair (``draining``)
+    has exited, and after each turn the coordinator waits until that worker is waiting
+    again, or has written its JSON and exited, before it gives the other a turn. After the
+    pair's very last turn the worker is left to exit while the next pair starts up (no
+    turn runs then); it is appended to ``draining``.
     """
     order: list[tuple[str, str]] = []
     pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
+    for old in draining or []:
+        finish(old)
+    if draining:
+        draining.clear()
     k = 0
     try:
         while any(nodeid is not None for nodeid in pending.values()):
@@ -193,25 +204,38 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
             k += 1
             if pending[side] is None:
                 side = "B" if side == "A" else "A"
+            other = "B" if side == "A" else "A"
             worker, nodeid = workers[side], pending[side]
             os.write(worker.go, b"go\n")
             done = worker.read_line(turn_timeout)
-            if done != "done":
+            if done not in ("done", "done last"):
                 raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(worker.log)}")
             worker.turns.append(nodeid)
             order.append((side, nodeid))
+            if done == "done last" and pending[other] is None and draining is not None:
+                pending[side] = None
+                draining.append(worker)
+                continue
             pending[side] = next_ready(worker, turn_timeout)
             if pending[side] is None:  # its pipe closed: make sure the process is gone, not exiting
-                try:
-                    worker.proc.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    raise WorkerFailed(f"side {side} did not exit after its last test; log tail: "
-                                       f"{tail(worker.log)}") from None
+                finish(worker)
         for w in workers.values():
-            w.proc.wait(timeout=120)
-    finally:
+            if draining is None or w not in draining:
+                finish(w)
+    except BaseException:
         stop(list(workers.values()))
+        raise
     return order
+
+
+def finish(worker: Worker, timeout: float = 120) -> None:
+    """Wait for a worker that has run its last test to write its JSON and exit."""
+    try:
+        worker.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop([worker])
+        raise WorkerFailed(f"side {worker.side} did not exit after its last test; log tail: {tail(worker.log)}") from None
+    worker.close()
 
 
 # --- checkouts --------------------------------------------------------------------------------
@@ -266,28 +290,33 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     rng.shuffle(firsts)  # balanced: half the pairs start with each side
     out: dict[str, list[Run]] = {"A": [], "B": []}
     turns = []
-    for p in range(repeat):
-        started = time.monotonic()
-        workers = {}
-        try:
+    draining: list[Worker] = []
+    started_all = []
+    try:
+        for p in range(repeat):
+            started = time.monotonic()
+            workers = {}
             for side in ("A", "B"):
                 python, cwd = sides[side]
-                json_path = tmp / f"{side}{p}.json"
-                cmd = pytest_command(python, profile, k, json_path, extra)
+                cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra)
                 workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log")
-        except BaseException:
-            stop(list(workers.values()))
-            raise
-        order = run_pair(workers, firsts[p], turn_timeout)
-        turns.append(order)
+                started_all.append(workers[side])
+            order = run_pair(workers, firsts[p], turn_timeout, draining)
+            turns.append(order)
+            log(f"ab: pair {p + 1}/{repeat} done in {time.monotonic() - started:.0f} s ({len(order)} turns, "
+                f"{firsts[p]} first)")
+        for w in draining:
+            finish(w)
+    finally:
+        stop(started_all)
+    for p in range(repeat):
         for side in ("A", "B"):
             json_path = tmp / f"{side}{p}.json"
             if not json_path.is_file():
-                raise WorkerFailed(f"side {side} of pair {p + 1} exited {workers[side].proc.returncode} without "
-                                   f"writing its JSON; log tail: {tail(workers[side].log)}")
+                w = started_all[2 * p + (side == "B")]
+                raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
+                                   f"writing its JSON; log tail: {tail(w.log)}")
             out[side].append(load_run(json_path))
-        log(f"ab: pair {p + 1}/{repeat} done in {time.monotonic() - started:.0f} s ({len(order)} turns, "
-            f"{firsts[p]} first)")
     return out, turns
 
 
