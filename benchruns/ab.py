@@ -51,9 +51,9 @@ from pathlib import Path
 from . import compare, gate
 from .runs import BadInput, Run, load_run
 
-# Within one process ~0.05 s of rounds pins its median well enough; what a verdict lacks is
+# Within one process ~0.03 s of rounds (never fewer than 5) pins its median well enough; what a verdict lacks is
 # processes (the unit), so ab spends its time on worker pairs, not rounds. --pytest-arg overrides.
-DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.05"]
+DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.03"]
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
 
