@@ -327,5 +327,15 @@ def _fw(framework: str) -> str:
     return {"torch": "PyTorch DDP", "tensorflow": "TF MWMS"}.get(framework, framework)
 
 
+def _api(plt, spec):
+    """Claim 8: idiomatic / low-level time ratio bars, with the "costs little" line."""
+    fig = _ratios(plt, spec)
+    ax = fig.axes[0]
+    ax.axvline(spec["little"], color="k", ls="--", lw=0.8)
+    ax.set_xlim(0, max(ax.get_xlim()[1], spec["little"] * 1.15))
+    ax.set_title(f"dashed: {spec['little']:.2f}×, the most that still \"costs little\"", fontsize=8)
+    return fig
+
+
 DRAWERS = {"scaling": _scaling, "compile": _compile, "modes": _modes, "ratios": _ratios, "pipeline": _pipeline,
-           "transfer": _transfer, "distributed": _distributed}
+           "transfer": _transfer, "distributed": _distributed, "api": _api}

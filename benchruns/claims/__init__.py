@@ -13,8 +13,9 @@ from .graph import claim_1, claim_2, claim_3, claim_4, crossover, graph_index, b
 from .pipeline import _scaling_points, claim_5  # noqa: F401
 from .transfer import claim_6  # noqa: F401
 from .distributed import claim_7  # noqa: F401
+from .api_levels import claim_8  # noqa: F401
 
-CLAIMS = [claim_1, claim_2, claim_3, claim_4, claim_5, claim_6, claim_7]
+CLAIMS = [claim_1, claim_2, claim_3, claim_4, claim_5, claim_6, claim_7, claim_8]
 
 
 def judge(benches: Benches) -> list[Claim]:
