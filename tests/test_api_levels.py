@@ -116,6 +116,23 @@ def test_a_wrong_idiomatic_model_fails_parity():
         torch_modules.build(WORKLOADS["rnn-loop"], make_weights(WORKLOADS["rnn-loop"]))
 
 
+def test_keras_tracing_count_moves_on_a_new_shape():
+    """The retrace guard of test_idiomatic_train reads this count: it must see fit's traces."""
+    pytest.importorskip("tensorflow")
+    from benches.workloads import WORKLOADS, keras_models, make_batch, make_weights
+
+    w = WORKLOADS["mlp-small"]
+    model = keras_models.compiled(w, make_weights(w), jit_compile=False)
+    assert keras_models.tracing_count(model) == 0
+    x, y = make_batch(w, 8)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    first = keras_models.tracing_count(model)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert first > 0 and keras_models.tracing_count(model) == first
+    model.fit(x[:5], y[:5], batch_size=5, epochs=1, verbose=0)
+    assert keras_models.tracing_count(model) > first
+
+
 def test_bf16_autocast_matches_the_float32_twin_at_the_bf16_tolerance():
     """torch.autocast(cpu, bfloat16): forward, loss and one step within the bf16 rule."""
     pytest.importorskip("torch")

@@ -141,7 +141,25 @@ def compiled(workload: Workload, weights, jit_compile: bool, policy: str = "floa
 
 
 def tracing_count(model) -> int:
-    """Traces of the model's train function so far (0 before the first fit)."""
-    fn = getattr(model, "train_function", None)
-    get = getattr(fn, "experimental_get_tracing_count", None)
-    return int(get()) if get else 0
+    """Traces of the model's train function so far (0 before the first fit).
+
+    Keras 3 keeps ``train_function`` as a plain Python function around its tf.functions
+    (the step, the multi-step loop): they are found in its closures and their traces summed.
+    """
+    seen, total = set(), 0
+
+    def walk(fn, depth):
+        nonlocal total
+        if fn is None or id(fn) in seen or depth > 4:
+            return
+        seen.add(id(fn))
+        if hasattr(fn, "experimental_get_tracing_count"):
+            total += int(fn.experimental_get_tracing_count())
+            fn = getattr(fn, "python_function", None)
+        for cell in getattr(fn, "__closure__", None) or ():
+            value = cell.cell_contents
+            if callable(value):
+                walk(value, depth + 1)
+
+    walk(getattr(model, "train_function", None), 0)
+    return total
