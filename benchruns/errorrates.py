@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .runs import BadInput, load_run
-from .stats import ALPHA, compare_processes
+from .stats import ALPHA, judge
 
 JOBS = 1000
 SLOWDOWN = 1.10
@@ -114,20 +114,19 @@ def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 
     flag_null = np.zeros(len(names))
     flag_slow = np.zeros(len(names))
     mdes = np.zeros((jobs, len(names)))
-    def flags(base_idx, cand_idx, scale):
-        series = [(n, procs.names[n], procs.groups[n], table[i, base_idx], table[i, cand_idx] * scale[i])
-                  for i, n in enumerate(names)]
-        rows = compare_processes(series, thresholds, alpha, paired)
-        return np.array([r.verdict == "slower" for r in rows]), [r.mde for r in rows]
-
+    logs = np.log(table)
+    limits = np.array([thresholds(procs.groups[n]) for n in names])
+    shift = np.log(factor)[:, None]
     for j in range(jobs):
         pick = rng.choice(procs.count, size=need, replace=False)
-        base_idx, cand_idx = pick[:per_side], pick[per_side:]
-        flagged, mdes[j] = flags(base_idx, cand_idx, np.ones(len(names)))
+        base, cand = logs[:, pick[:per_side]], logs[:, pick[per_side:]]
+        tested, _, verdicts = judge(base, cand, limits, alpha, paired)
+        flagged = verdicts == "slower"
         flag_null += flagged
         fails += bool(flagged.any())
+        mdes[j] = tested.mde
         if slowed:
-            flag_slow += flags(base_idx, cand_idx, factor)[0]
+            flag_slow += judge(base, cand + shift, limits, alpha, paired)[2] == "slower"
     return Rates(
         design="paired" if paired else "unpaired", jobs=jobs, per_side=per_side, new_runs=new_runs,
         false_alarm=fails / jobs,

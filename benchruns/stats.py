@@ -125,15 +125,6 @@ def decide(ratio, p_adjusted, threshold, alpha=ALPHA, agree_slower=True, agree_f
     return out
 
 
-def processes_agree(base, cand, paired: bool) -> tuple[bool, bool]:
-    """(all say slower, all say faster): the heavy-tail guard of the verdict (module docstring)."""
-    base, cand = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
-    if paired:
-        d = cand - base
-        return bool(np.all(d > 0)), bool(np.all(d < 0))
-    return bool(cand.min() > base.max()), bool(cand.max() < base.min())
-
-
 def adjust(pvalues):
     """Benjamini-Hochberg adjusted p-values across the benchmarks of one comparison."""
     from scipy import stats
@@ -229,30 +220,43 @@ class Tested:
     spread: np.ndarray
 
 
-def moderated_t(base: list[np.ndarray], cand: list[np.ndarray], paired: bool, alpha: float = ALPHA,
-                     power: float = POWER) -> Tested:
-    """Per benchmark i: base[i], cand[i] are the log run medians of each side (paired: same length,
-    element p of both from worker pair p). Returns the moderated t test of the difference."""
+def padded(rows) -> np.ndarray:
+    """A list of 1-D arrays (benchmarks of differing process counts) as a 2-D array, NaN-padded."""
+    if isinstance(rows, np.ndarray) and rows.ndim == 2:
+        return rows.astype(float)
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def moderated_t(base, cand, paired: bool, alpha: float = ALPHA, power: float = POWER) -> Tested:
+    """Per benchmark i (row i): the log run medians of each side (paired: column p of both from
+    worker pair p; NaN where a process lacks the benchmark). The moderated t test of the difference."""
     from scipy import stats
 
-    m = len(base)
-    effect, s2, df, scale, spread_factor = (np.zeros(m) for _ in range(5))
-    for i, (xb, xc) in enumerate(zip(base, cand)):
-        xb, xc = np.asarray(xb, dtype=float), np.asarray(xc, dtype=float)
+    base, cand = padded(base), padded(cand)
+    m = base.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
         if paired:
-            d = xc - xb
-            effect[i] = d.mean()
-            df[i] = d.size - 1
-            s2[i] = d.var(ddof=1) if d.size > 1 else np.nan
-            scale[i] = 1 / math.sqrt(d.size)
-            spread_factor[i] = 1 / math.sqrt(2)  # var(d) = 2 var(one process)
+            d = cand - base
+            n = np.sum(~np.isnan(d), axis=1).astype(float)
+            effect = np.nansum(d, axis=1) / n
+            df = n - 1
+            ss = np.nansum((d - effect[:, None]) ** 2, axis=1)
+            scale = 1 / np.sqrt(n)
+            spread_factor = 1 / math.sqrt(2)  # var(d) = 2 var(one process)
         else:
-            effect[i] = xc.mean() - xb.mean()
-            df[i] = xb.size + xc.size - 2
-            ss = ((xb - xb.mean()) ** 2).sum() + ((xc - xc.mean()) ** 2).sum()
-            s2[i] = ss / df[i] if df[i] > 0 else np.nan
-            scale[i] = math.sqrt(1 / xb.size + 1 / xc.size)
-            spread_factor[i] = 1.0
+            nb = np.sum(~np.isnan(base), axis=1).astype(float)
+            nc = np.sum(~np.isnan(cand), axis=1).astype(float)
+            mb, mc = np.nansum(base, axis=1) / nb, np.nansum(cand, axis=1) / nc
+            effect = mc - mb
+            df = nb + nc - 2
+            ss = np.nansum((base - mb[:, None]) ** 2, axis=1) + np.nansum((cand - mc[:, None]) ** 2, axis=1)
+            scale = np.sqrt(1 / nb + 1 / nc)
+            spread_factor = 1.0
+        s2 = np.where(df > 0, ss / np.maximum(df, 1), np.nan)
     post_s2, post_df = moderate(s2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(post_s2) * scale
@@ -263,7 +267,7 @@ def moderated_t(base: list[np.ndarray], cand: list[np.ndarray], paired: bool, al
     half = stats.t.ppf(0.975, safe_df) * se
     # Shrinkage pulls a noisier-than-typical benchmark's variance down; the MDE must not
     # promise what its own processes do not show, so it uses the larger of the two.
-    own = np.where(df > 0, np.sqrt(np.maximum(np.nan_to_num(s2), 0.0)) * scale, 0.0)
+    own = np.where(df > 0, np.sqrt(np.nan_to_num(s2)) * scale, 0.0)
     mde = np.where(usable, np.expm1(detectable_ncp(alpha / max(m, 1), power, safe_df) * np.maximum(se, own)), np.inf)
     return Tested(
         log_ratio=effect,
@@ -277,6 +281,26 @@ def moderated_t(base: list[np.ndarray], cand: list[np.ndarray], paired: bool, al
     )
 
 
+def processes_agree(base, cand, paired: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per benchmark (all say slower, all say faster): the heavy-tail guard of the verdict."""
+    base, cand = padded(base), padded(cand)
+    with np.errstate(invalid="ignore"):
+        if paired:
+            d = cand - base
+            seen = ~np.isnan(d)
+            return np.all((d > 0) | ~seen, axis=1), np.all((d < 0) | ~seen, axis=1)
+        return np.nanmin(cand, axis=1) > np.nanmax(base, axis=1), np.nanmax(cand, axis=1) < np.nanmin(base, axis=1)
+
+
+def judge(base_log, cand_log, thresholds, alpha: float = ALPHA, paired: bool = False):
+    """Vectorised verdicts on log run medians (rows = benchmarks): (Tested, p_adjusted, verdicts)."""
+    tested = moderated_t(base_log, cand_log, paired, alpha)
+    p_adj = np.atleast_1d(adjust(tested.p))
+    slower_ok, faster_ok = processes_agree(base_log, cand_log, paired)
+    verdicts = decide(np.exp(tested.log_ratio), p_adj, thresholds, alpha, slower_ok, faster_ok)
+    return tested, p_adj, verdicts
+
+
 def compare_processes(series: list[tuple], thresholds, alpha: float = ALPHA, paired: bool = False) -> list[Row]:
     """Rows for ``(fullname, name, group, base_medians, cand_medians)``; medians in seconds.
 
@@ -285,22 +309,18 @@ def compare_processes(series: list[tuple], thresholds, alpha: float = ALPHA, pai
     """
     if not series:
         return []
-    base = [np.log(np.asarray(s[3], dtype=float)) for s in series]
-    cand = [np.log(np.asarray(s[4], dtype=float)) for s in series]
-    tested = moderated_t(base, cand, paired, alpha)
-    p_adj = np.atleast_1d(adjust(tested.p))
+    base = padded([np.log(np.asarray(s[3], dtype=float)) for s in series])
+    cand = padded([np.log(np.asarray(s[4], dtype=float)) for s in series])
+    limits = np.array([thresholds(s[2]) for s in series])
+    tested, p_adj, verdicts = judge(base, cand, limits, alpha, paired)
     rows = []
     for i, (fullname, name, group, b, c) in enumerate(series):
-        threshold = thresholds(group)
-        ratio = float(math.exp(tested.log_ratio[i]))
-        slower_ok, faster_ok = processes_agree(base[i], cand[i], paired)
         rows.append(Row(
             fullname=fullname, name=name, group=group,
-            base_median=float(np.exp(base[i].mean())), cand_median=float(np.exp(cand[i].mean())),
-            ratio=ratio, ci_low=float(tested.ci_low[i]), ci_high=float(tested.ci_high[i]),
-            p_value=float(tested.p[i]), p_adjusted=float(p_adj[i]), threshold=threshold,
-            mde=float(tested.mde[i]), spread=float(tested.spread[i]),
-            verdict=str(decide(ratio, p_adj[i], threshold, alpha, slower_ok, faster_ok)),
+            base_median=float(np.exp(np.nanmean(base[i]))), cand_median=float(np.exp(np.nanmean(cand[i]))),
+            ratio=float(np.exp(tested.log_ratio[i])), ci_low=float(tested.ci_low[i]), ci_high=float(tested.ci_high[i]),
+            p_value=float(tested.p[i]), p_adjusted=float(p_adj[i]), threshold=float(limits[i]),
+            mde=float(tested.mde[i]), spread=float(tested.spread[i]), verdict=str(verdicts[i]),
             design="paired" if paired else "unpaired", n_base=len(b), n_cand=len(c),
         ))
     return rows
