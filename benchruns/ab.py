@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import compare, gate
@@ -86,10 +86,18 @@ class WorkerFailed(BadInput):
     """A worker crashed, hung or wrote no JSON: the job cannot be judged."""
 
 
+def other_side(side: str) -> str:
+    return "B" if side == "A" else "A"
+
+
+def side_of_turn(first: str, k: int) -> str:
+    """Turn k (from 0) of A B B A A B B A ... starting with ``first``."""
+    return first if k % 4 in (0, 3) else other_side(first)
+
+
 def turn_order(first: str, n: int) -> list[str]:
-    """A B B A A B B A ... starting with ``first``: each side leads half the benchmarks."""
-    second = "B" if first == "A" else "A"
-    return [first if k % 4 in (0, 3) else second for k in range(n)]
+    """The first n turns: each side leads half the benchmarks."""
+    return [side_of_turn(first, k) for k in range(n)]
 
 
 def pytest_command(python: str, profile: str, k: str, json_path: Path, extra: list[str] | None = None) -> list[str]:
@@ -116,7 +124,6 @@ class Worker:
             self.closed = True
             for fd in (self.go, self.done):
                 os.close(fd)
-    turns: list[str] = field(default_factory=list)
 
     def read_line(self, timeout: float) -> str | None:
         """The worker's next protocol line; None at end of file (the worker exited)."""
@@ -200,17 +207,16 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
     k = 0
     try:
         while any(nodeid is not None for nodeid in pending.values()):
-            side = first if k % 4 in (0, 3) else ("B" if first == "A" else "A")  # see turn_order
+            side = side_of_turn(first, k)
             k += 1
             if pending[side] is None:
-                side = "B" if side == "A" else "A"
-            other = "B" if side == "A" else "A"
+                side = other_side(side)
+            other = other_side(side)
             worker, nodeid = workers[side], pending[side]
             os.write(worker.go, b"go\n")
             done = worker.read_line(turn_timeout)
             if done not in ("done", "done last"):
                 raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(worker.log)}")
-            worker.turns.append(nodeid)
             order.append((side, nodeid))
             if done == "done last" and pending[other] is None and draining is not None:
                 pending[side] = None
@@ -291,16 +297,16 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     out: dict[str, list[Run]] = {"A": [], "B": []}
     turns = []
     draining: list[Worker] = []
-    started_all = []
+    pairs: list[dict[str, Worker]] = []
     try:
         for p in range(repeat):
             started = time.monotonic()
-            workers = {}
+            workers: dict[str, Worker] = {}
+            pairs.append(workers)
             for side in ("A", "B"):
                 python, cwd = sides[side]
                 cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra)
                 workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log")
-                started_all.append(workers[side])
             order = run_pair(workers, firsts[p], turn_timeout, draining)
             turns.append(order)
             log(f"ab: pair {p + 1}/{repeat} done in {time.monotonic() - started:.0f} s ({len(order)} turns, "
@@ -308,12 +314,12 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
         for w in draining:
             finish(w)
     finally:
-        stop(started_all)
+        stop([w for workers in pairs for w in workers.values()])
     for p in range(repeat):
         for side in ("A", "B"):
             json_path = tmp / f"{side}{p}.json"
             if not json_path.is_file():
-                w = started_all[2 * p + (side == "B")]
+                w = pairs[p][side]
                 raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
                                    f"writing its JSON; log tail: {tail(w.log)}")
             out[side].append(load_run(json_path))

@@ -106,17 +106,15 @@ def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 
     if procs.count < need:
         raise BadInput(f"{procs.count} processes recorded; a {'paired' if paired else 'unpaired'} job with "
                        f"{per_side} per side needs {need}")
-    table = np.array([procs.medians[n] for n in names], dtype=float)  # benchmarks x processes
+    logs = np.log(np.array([procs.medians[n] for n in names], dtype=float))  # benchmarks x processes
     slowed = [n for n in names if slow and (fnmatch.fnmatchcase(n, slow) or fnmatch.fnmatchcase(procs.groups[n], slow))]
-    factor = np.array([slowdown if n in slowed else 1.0 for n in names])
+    shift = np.array([[math.log(slowdown) if n in slowed else 0.0] for n in names])
     rng = np.random.default_rng(seed)
     fails = 0
     flag_null = np.zeros(len(names))
     flag_slow = np.zeros(len(names))
     mdes = np.zeros((jobs, len(names)))
-    logs = np.log(table)
     limits = np.array([thresholds(procs.groups[n]) for n in names])
-    shift = np.log(factor)[:, None]
     for j in range(jobs):
         pick = rng.choice(procs.count, size=need, replace=False)
         base, cand = logs[:, pick[:per_side]], logs[:, pick[per_side:]]

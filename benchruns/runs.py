@@ -183,18 +183,6 @@ LOOKBACK = 10  # base runs in the window when the baseline comes from history
 MAX_NEW = 5  # at most this many newest runs of one commit form the candidate side
 
 
-def _candidate(cand, results_dir, machine) -> tuple[Path, list[Path]]:
-    """The candidate path and the saved runs of its machine folder, oldest first."""
-    if cand:
-        cand = Path(cand)
-        if not cand.is_file():
-            load_run(cand)  # raises the precise message
-        return cand, storage.list_runs(cand.parent)
-    folder = machine_folder(results_dir, machine)
-    runs = saved_runs(folder)
-    return runs[-1], runs
-
-
 def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, machine=None, lookback: int = LOOKBACK,
                 notes: list[str] | None = None) -> tuple[list[Run], list[Run]]:
     """The two sides of a saved-run comparison, loaded and validated.
@@ -208,15 +196,23 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     window: a quick and a full run differ in rounds and data sizes, not in code.
     """
     notes = notes if notes is not None else []
+    loaded: dict[Path, Run] = {}
+
+    def load(path: Path) -> Run:  # the run just before the candidates is read by both loops below
+        if path not in loaded:
+            loaded[path] = load_run(path)
+        return loaded[path]
+
     if cand:
         cand_runs = [load_run(p) for p in cand]
         folder_runs = storage.list_runs(Path(cand[-1]).parent)
         newest = Path(cand[-1])
     else:
-        newest, folder_runs = _candidate(None, results_dir, machine)
+        folder_runs = saved_runs(machine_folder(results_dir, machine))
+        newest = folder_runs[-1]
         cand_runs = [load_run(newest)]
         for path in reversed([p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)]):
-            run = load_run(path)
+            run = load(path)
             if run.commit != cand_runs[0].commit or run.profile != cand_runs[0].profile or len(cand_runs) == MAX_NEW:
                 break
             cand_runs.insert(0, run)
@@ -238,7 +234,7 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     window: list[Run] = []
     other_profiles = 0
     for path in reversed(earlier):
-        run = load_run(path)
+        run = load(path)
         if run.profile != profile:
             other_profiles += 1
             continue
