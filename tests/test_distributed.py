@@ -139,8 +139,10 @@ COORDINATOR = textwrap.dedent("""
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "coordinator-killed"])
 def test_no_orphans_when_the_coordinator_is_interrupted(tmp_path, sig):
     """Ctrl-C: the coordinator kills its workers; SIGKILL: the kernel does (PR_SET_PDEATHSIG)."""
+    # SIGINT at its default in the coordinator, as at a terminal: started from a shell's background
+    # job (``nohup make test &``) it would inherit SIGINT ignored and never see the Ctrl-C.
     coordinator = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(tmp_path), SLEEPER], cwd=ROOT,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, preexec_fn=launcher.default_sigint)
     try:
         pids = wait_for_pids(tmp_path, 2)
         coordinator.send_signal(sig)
@@ -152,6 +154,20 @@ def test_no_orphans_when_the_coordinator_is_interrupted(tmp_path, sig):
         if coordinator.poll() is None:
             coordinator.kill()
             coordinator.wait()
+
+
+def test_workers_get_sigint_back_when_the_coordinator_ignores_it(tmp_path):
+    """A coordinator in a background job ignores SIGINT; its workers must not inherit that."""
+    code = ("import os, pathlib, signal; "
+            "ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN; "
+            "pathlib.Path(os.environ['TFPT_WORKDIR'], 'out-' + os.environ['TFPT_RANK'] + '.json').write_text("
+            "'{\"ignored\": %s}' % str(ignored).lower())")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        done = launcher.run_workers([[sys.executable, "-c", code]] * 2, [{}] * 2, timeout_s=30, workdir=tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [o["ignored"] for o in done.outputs()] == [False, False]
 
 
 def test_limited_loopback_caps_the_rate():

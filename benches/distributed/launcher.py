@@ -2,7 +2,8 @@
 
 ``run_workers`` starts one process per rank (``subprocess.Popen``, each in its own
 session so a terminal Ctrl-C reaches only the coordinator, which then kills them all;
-each also gets ``PR_SET_PDEATHSIG`` so it dies if the coordinator is killed outright).
+each also gets ``PR_SET_PDEATHSIG`` so it dies if the coordinator is killed outright,
+and SIGINT back at its default, which a shell's background job would otherwise pass on as ignored).
 stdout and stderr go to files, never pipes, so a chatty worker cannot block. The
 coordinator polls; the first worker that exits non-zero, or the deadline passing,
 kills every sibling and raises ``WorkerFailure`` naming the rank with its stderr tail.
@@ -79,8 +80,21 @@ def tf_env(rank: int, ports: list[int]) -> dict[str, str]:
     return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": rank}})}
 
 
-def _die_with_parent():
-    """In the child before exec: get SIGKILL when the coordinator dies, whatever kills it."""
+def default_sigint() -> None:
+    """In a child before exec: SIGINT acts again (a ``preexec_fn``).
+
+    A command started in the background by a non-interactive shell (``nohup make test &``)
+    inherits SIGINT ignored, and exec keeps it ignored, so a worker, or a coordinator a test
+    starts, would shrug off the SIGINT meant to stop it. The coordinator's own disposition is
+    left as it came: ignoring SIGINT there is the user's choice, and PR_SET_PDEATHSIG still
+    takes the workers down with it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _prepare_worker():
+    """In the child before exec: default SIGINT, and SIGKILL when the coordinator dies, whatever kills it."""
+    default_sigint()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: Ctrl-C cleanup still holds
@@ -129,7 +143,7 @@ def run_workers(argvs: list[list[str]], envs: list[dict[str, str]], timeout_s: f
             files += [out, err]
             procs.append(subprocess.Popen([*(prefix or []), *argv], env=env, cwd=ROOT, stdout=out,
                                           stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-                                          preexec_fn=_die_with_parent))
+                                          preexec_fn=_prepare_worker))
         while True:
             codes = [p.poll() for p in procs]
             failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
