@@ -10,16 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from .argparsing import Parser
 from .runs import BadInput
 
 FORMATS = ("table", "md", "json")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: usage text would bury the message in CI logs."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _alpha(text):

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from .argparsing import Parser
 from .claims import CONTRADICT_SHARE, NOISE, NOT_MEASURED, SUPPORT_SHARE, Benches, Claim, judge
 from .runs import BadInput, load_run, machine_folder, saved_runs
 
@@ -25,8 +26,6 @@ MAX_LOOKBACK = 30  # older runs searched for a missing device
 
 
 def build_parser():
-    from .cli import Parser
-
     p = Parser(prog="python -m benchruns report",
                description="Verdicts (supported / contradicted / mixed / not measured here) on six common "
                "TensorFlow-versus-PyTorch claims, each with the benchmarks, medians, 95% bootstrap CIs and "
