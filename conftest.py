@@ -22,6 +22,7 @@ import pytest
 # Before any framework starts: quiet TensorFlow's C++ logging (DESIGN: output).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from benchruns import load  # noqa: E402
 from benchruns.machine import current_machine_info, default_threads, machine_key  # noqa: E402
 from benchruns.storage import INCOMING, store_run  # noqa: E402
 
@@ -344,9 +345,11 @@ def pytest_runtest_call(item):
     kept out of the saved run: pytest-benchmark only drops cases that raised an
     ``Exception``, and a skip or timeout inside the timed call would otherwise leave a
     result with no rounds, which breaks writing the whole run's JSON.
+    The call is also a load window (``_load_window``).
     """
     try:
-        return (yield)
+        with _load_window(item):
+            return (yield)
     except BaseException as exc:
         bench = getattr(item, "funcargs", {}).get("benchmark")
         if bench is not None:
@@ -370,10 +373,77 @@ def pytest_configure(config):
     if config.getoption("save_run"):
         if config.getoption("benchmark_json"):
             _usage_exit("--save-run and --benchmark-json both name an output; give one")
-        incoming = Path(config.getoption("results_dir")) / INCOMING
-        incoming.mkdir(parents=True, exist_ok=True)
+        incoming = _writable_folder(Path(config.getoption("results_dir")) / INCOMING)
         config.option.benchmark_json = str(incoming / f"{uuid.uuid4().hex}.json")
         config.tfpt["incoming"] = Path(config.option.benchmark_json)
+
+
+    if not config.getoption("benchmark_disable", False):
+        config.tfpt["load"] = load.LoadMeter()
+
+
+def _writable_folder(folder: Path) -> Path:
+    """Create ``folder`` (and parents) or stop with one line before any benchmark runs."""
+    results = folder.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _usage_exit(f"--results-dir {results}: cannot create {folder} ({exc.strerror or exc}); "
+                    "give a folder you can write to")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        _usage_exit(f"--results-dir {results}: {folder} is not writable; give a folder you can write to")
+    return folder
+
+
+# --------------------------------------------------------------------------- machine load
+
+
+def _load_window(item):
+    """Bracket a benchmark's call with load readings: what else used the machine meanwhile."""
+    meter = getattr(item.config, "tfpt", {}).get("load")
+    bench = getattr(item, "funcargs", {}).get("benchmark") if meter else None
+    if bench is None:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def window():
+        meter.open()
+        try:
+            yield
+        finally:
+            seen = meter.close()
+            if seen is not None:
+                bench.extra_info["load"] = seen.summary()
+
+    return window()
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    meter = getattr(config, "tfpt", {}).get("load")
+    if meter is not None:
+        output_json["load"] = meter.record()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say whether the machine was quiet while benchmarks ran; name the busiest others if not."""
+    meter = getattr(config, "tfpt", {}).get("load")
+    if meter is None or not meter.windows:
+        return
+    rec = meter.record()
+    if not rec.get("available"):
+        terminalreporter.write_line(f"machine load: unknown ({rec['why']})")
+        return
+    figures = (f"others {rec['other_cores']:.2f} core, steal {rec['steal_cores']:.2f}, "
+               f"over {rec['benchmarks_s']:.0f} s of benchmarks")
+    if rec["disturbed"]:
+        terminalreporter.write_line(
+            f"WARNING: this run was disturbed: {rec['why']}. Its timings are not comparable; gate, compare "
+            "and history leave it out (pass --include-disturbed to use it). Rerun on a quiet machine.",
+            yellow=True, bold=True)
+    else:
+        flagged = f"; {rec['disturbed_benchmarks']} benchmark(s) disturbed on their own" if rec["disturbed_benchmarks"] else ""
+        terminalreporter.write_line(f"machine load: undisturbed ({figures}{flagged})")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -49,11 +49,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compare, gate
+from . import load as machine_load
 from .runs import BadInput, Run, load_run
 
-# Within one process ~0.03 s of rounds (never fewer than 5) pins its median well enough; what a verdict lacks is
-# processes (the unit), so ab spends its time on worker pairs, not rounds. --pytest-arg overrides.
-DEFAULT_PYTEST_ARGS = ["--benchmark-max-time=0.03"]
+DESIGNS = ("alternate", "duet")
+DEFAULT_DESIGN = "alternate"
+# Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
+# measured trade-off between this, the number of pairs and the design.
+DEFAULT_TURN_TIME = 0.03
+MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
 
@@ -68,6 +72,11 @@ import pytest
 
 _GO = int(os.environ["BENCHRUNS_AB_GO_FD"])
 _DONE = int(os.environ["BENCHRUNS_AB_DONE_FD"])
+
+
+def pytest_collection_finish(session):
+    # one line naming every test this worker will run: duet pairs align their turns on it
+    os.write(_DONE, ("items " + "\\t".join(item.nodeid for item in session.items) + "\\n").encode())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -100,9 +109,10 @@ def turn_order(first: str, n: int) -> list[str]:
     return [side_of_turn(first, k) for k in range(n)]
 
 
-def pytest_command(python: str, profile: str, k: str, json_path: Path, extra: list[str] | None = None) -> list[str]:
+def pytest_command(python: str, profile: str, k: str, json_path: Path, extra: list[str] | None = None,
+                   turn_time: float = DEFAULT_TURN_TIME) -> list[str]:
     cmd = [python, "-m", "pytest", "benches", f"--profile={profile}", "-p", "no:cacheprovider", "-p", PLUGIN_NAME,
-           "-q", f"--benchmark-json={json_path}"]
+           "-q", f"--benchmark-json={json_path}", f"--benchmark-max-time={turn_time:g}"]
     if k:
         cmd += ["-k", k]
     return cmd + list(extra or [])
@@ -117,6 +127,7 @@ class Worker:
     log: Path
     buffer: bytes = b""
     closed: bool = False
+    items: list[str] | None = None  # what the worker collected ("items" line), when it said so
 
     def close(self) -> None:
         """Close the coordinator's ends of the pipes, once (fd numbers are reused)."""
@@ -152,7 +163,8 @@ def tail(log: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(empty log)"
 
 
-def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: Path, log: Path) -> Worker:
+def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: Path, log: Path,
+                 cpus: set[int] | None = None) -> Worker:
     go_r, go_w = os.pipe()
     done_r, done_w = os.pipe()
     env = dict(os.environ)
@@ -161,7 +173,8 @@ def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: 
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                pass_fds=(go_r, done_w), start_new_session=True)
+                                pass_fds=(go_r, done_w), start_new_session=True,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     os.close(go_r)
     os.close(done_w)
     return Worker(side, proc, go_w, done_r, log)
@@ -183,12 +196,37 @@ def next_ready(worker: Worker, turn_timeout: float) -> str | None:
     """Read the worker's next "ready <nodeid>" (its next test), or None when it has exited."""
     line = worker.read_line(turn_timeout)
     while line is not None and not line.startswith("ready "):
+        if line.startswith("items "):
+            worker.items = [n for n in line[len("items "):].split("\t") if n]
         line = worker.read_line(turn_timeout)
     return None if line is None else line[len("ready "):]
 
 
+class TurnMeter:
+    """The load record of one pair: a window per turn, around the workers whose turn it is."""
+
+    def __init__(self):
+        self.meter = machine_load.LoadMeter(roots=set())
+
+    def __call__(self, workers: list[Worker]):
+        meter = self.meter
+        meter.roots = {w.proc.pid for w in workers}
+
+        class _Turn:
+            def __enter__(self):
+                meter.open()
+
+            def __exit__(self, *exc):
+                meter.close()
+
+        return _Turn()
+
+    def record(self) -> dict:
+        return self.meter.record()
+
+
 def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S,
-             draining: list[Worker] | None = None) -> list[tuple[str, str]]:
+             draining: list[Worker] | None = None, meter: TurnMeter | None = None) -> list[tuple[str, str]]:
     """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run.
 
     Nothing of one worker overlaps a turn of the other: the first turn waits until both
@@ -213,8 +251,9 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
                 side = other_side(side)
             other = other_side(side)
             worker, nodeid = workers[side], pending[side]
-            os.write(worker.go, b"go\n")
-            done = worker.read_line(turn_timeout)
+            with meter([worker]) if meter else _nothing():
+                os.write(worker.go, b"go\n")
+                done = worker.read_line(turn_timeout)
             if done not in ("done", "done last"):
                 raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(worker.log)}")
             order.append((side, nodeid))
@@ -232,6 +271,61 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
         stop(list(workers.values()))
         raise
     return order
+
+
+def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
+             meter: TurnMeter | None = None) -> list[tuple[str, str]]:
+    """Give both workers the same benchmark at the same time, each on its own half of the cores.
+
+    Duet benchmarking (Bulej et al.): A and B see the same interference at the same
+    moment, so it cancels in their ratio. A test that only one side has (added or
+    removed) runs alone, so that the two sides stay aligned on the tests they share.
+    """
+    order: list[tuple[str, str]] = []
+    pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
+    try:
+        while any(nodeid is not None for nodeid in pending.values()):
+            a, b = pending["A"], pending["B"]
+            if a is not None and a == b:
+                sides = ["A", "B"]
+            elif a is None or b is None:
+                sides = ["A" if a is not None else "B"]
+            else:  # run alone the test the other side will never reach
+                later_b = workers["B"].items or []
+                sides = ["A"] if a not in later_b else ["B"]
+            with meter([workers[s] for s in sides]) if meter else _nothing():
+                for side in sides:
+                    os.write(workers[side].go, b"go\n")
+                for side in sides:
+                    done = workers[side].read_line(turn_timeout)
+                    if done not in ("done", "done last"):
+                        raise WorkerFailed(f"side {side} died during {pending[side]}; log tail: "
+                                           f"{tail(workers[side].log)}")
+                    order.append((side, pending[side]))
+            for side in sides:
+                pending[side] = next_ready(workers[side], turn_timeout)
+        for w in workers.values():
+            finish(w)
+    except BaseException:
+        stop(list(workers.values()))
+        raise
+    return order
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def duet_cpus(pair: int, side: str) -> set[int]:
+    """Half of this process's cores for each side; the halves swap sides from pair to pair."""
+    cores = sorted(os.sched_getaffinity(0))
+    half = max(len(cores) // 2, 1)
+    first, second = set(cores[:half]), set(cores[half:2 * half] or cores[:half])
+    return first if (side == "A") == (pair % 2 == 0) else second
 
 
 def finish(worker: Worker, timeout: float = 120) -> None:
@@ -281,49 +375,85 @@ def copy_untracked(top: Path, dest: Path) -> int:
 # --- the job ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Pair:
+    """One worker pair's outcome: its runs, the order of its turns and what else used the machine."""
+
+    index: int
+    runs: dict[str, Run]
+    turns: list[tuple[str, str]]
+    load: dict
+
+    @property
+    def disturbed(self) -> bool:
+        return machine_load.status(self.load)[0] == "disturbed"
+
+
 def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: list[str] | None = None,
-            seed: int = SEED, turn_timeout: float = TURN_TIMEOUT_S, log=None) -> tuple[dict[str, list[Run]], list]:
+            seed: int = SEED, turn_timeout: float = TURN_TIMEOUT_S, log=None, design: str = DEFAULT_DESIGN,
+            turn_time: float = DEFAULT_TURN_TIME, reruns: int = MAX_RERUNS) -> list[Pair]:
     """Run ``repeat`` fresh worker pairs; ``sides`` maps 'A'/'B' to (python, cwd).
 
-    Returns the loaded runs per side (index p of both lists is pair p) and the turn log.
+    A pair during whose turns other processes used more than the load threshold is
+    disturbed: it is reported, kept out of the verdict by the caller, and replaced by a
+    fresh pair, at most ``reruns`` times per job. Returns every pair, disturbed ones too.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     plugin_dir = tmp / "plugin"
     plugin_dir.mkdir(exist_ok=True)
     (plugin_dir / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
     rng = random.Random(seed)
-    firsts = ["A", "B"] * ((repeat + 1) // 2)
+    firsts = ["A", "B"] * ((repeat + reruns + 1) // 2)
     rng.shuffle(firsts)  # balanced: half the pairs start with each side
-    out: dict[str, list[Run]] = {"A": [], "B": []}
-    turns = []
+    done: list[Pair] = []
     draining: list[Worker] = []
-    pairs: list[dict[str, Worker]] = []
+    started_pairs: list[dict[str, Worker]] = []
+    threads = None
+    if design == "duet":
+        threads = max(len(os.sched_getaffinity(0)) // 2, 1)
     try:
-        for p in range(repeat):
+        p = 0
+        while sum(not pair.disturbed for pair in done) < repeat and p < repeat + reruns:
             started = time.monotonic()
             workers: dict[str, Worker] = {}
-            pairs.append(workers)
+            started_pairs.append(workers)
             for side in ("A", "B"):
                 python, cwd = sides[side]
-                cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra)
-                workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log")
-            order = run_pair(workers, firsts[p], turn_timeout, draining)
-            turns.append(order)
-            log(f"ab: pair {p + 1}/{repeat} done in {time.monotonic() - started:.0f} s ({len(order)} turns, "
-                f"{firsts[p]} first)")
-        for w in draining:
-            finish(w)
+                cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra, turn_time)
+                cpus = None
+                if design == "duet":
+                    cmd.append(f"--threads={threads}")
+                    cpus = duet_cpus(p, side)
+                workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log", cpus)
+            meter = TurnMeter()
+            if design == "duet":
+                order = run_duet(workers, turn_timeout, meter)
+            else:
+                order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
+                for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
+                    finish(w)
+                draining.clear()
+            runs = {}
+            for side in ("A", "B"):
+                json_path = tmp / f"{side}{p}.json"
+                if not json_path.is_file():
+                    w = workers[side]
+                    raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
+                                       f"writing its JSON; log tail: {tail(w.log)}")
+                runs[side] = load_run(json_path)
+            pair = Pair(p, runs, order, meter.record())
+            done.append(pair)
+            state, why = machine_load.status(pair.load)
+            quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
+                     else f"{state.upper()}: {why}")
+            lead = "duet" if design == "duet" else f"{firsts[p]} first"
+            log(f"ab: pair {p + 1} done in {time.monotonic() - started:.0f} s ({len(order)} turns, {lead}; {quiet})")
+            if pair.disturbed and p + 1 < repeat + reruns:
+                log(f"ab: pair {p + 1} was disturbed: it gives no verdict; starting a fresh pair in its place")
+            p += 1
     finally:
-        stop([w for workers in pairs for w in workers.values()])
-    for p in range(repeat):
-        for side in ("A", "B"):
-            json_path = tmp / f"{side}{p}.json"
-            if not json_path.is_file():
-                w = pairs[p][side]
-                raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
-                                   f"writing its JSON; log tail: {tail(w.log)}")
-            out[side].append(load_run(json_path))
-    return out, turns
+        stop([w for workers in started_pairs for w in workers.values()])
+    return done
 
 
 def keep_files(tmp: Path, keep: str | None) -> None:
@@ -378,8 +508,10 @@ def main(args) -> int:
             sides = {"A": (base_python, tmp / "A"), "B": (python, tmp / "B")}
         else:  # --base-python outside git: both sides run this folder
             sides = {"A": (base_python, here), "B": (python, here)}
-        extra = DEFAULT_PYTEST_ARGS + list(getattr(args, "pytest_args", None) or [])
-        runs, _ = execute(sides, args.repeat, args.profile, args.k, tmp, extra)
+        extra = list(getattr(args, "pytest_args", None) or [])
+        pairs = execute(sides, args.repeat, args.profile, args.k, tmp, extra, design=getattr(args, "design", DEFAULT_DESIGN),
+                        turn_time=getattr(args, "turn_time", DEFAULT_TURN_TIME),
+                        reruns=0 if getattr(args, "include_disturbed", False) else MAX_RERUNS)
     finally:
         for path in added:
             _git("worktree", "remove", "--force", str(path), cwd=top)
@@ -387,12 +519,28 @@ def main(args) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     label_a = f"A ({args.base_ref or base_python})"
     label_b = f"B (working tree, {python})"
-    cmp = compare.build(runs["A"], runs["B"], thresholds, args.alpha, paired=True, base_label=label_a,
-                        cand_label=label_b)
+    include = getattr(args, "include_disturbed", False)
+    used = [pair for pair in pairs if include or not pair.disturbed]
+    disturbed = [pair for pair in pairs if pair.disturbed]
+    if len(used) < 2:
+        why = "; ".join(f"pair {pair.index + 1}: {machine_load.status(pair.load)[1]}" for pair in disturbed)
+        strict = getattr(args, "strict", False)
+        print(f"gate NOT DECIDED: {len(disturbed)} of {len(pairs)} worker pairs were disturbed by other processes "
+              f"({why}); run again on a quiet machine" + (" (--strict: exit 2)" if strict else ""))
+        return 2 if strict else 0
+    cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
+                        paired=True, base_label=label_a, cand_label=label_b)
+    if disturbed:
+        cmp.notes.insert(0, f"note: {len(disturbed)} disturbed pair(s) "
+                         + ("kept (--include-disturbed)" if include else "left out of the verdict") + ": "
+                         + "; ".join(f"pair {pair.index + 1} ({machine_load.status(pair.load)[1].split(';')[0]})"
+                                     for pair in disturbed))
     for note in cmp.notes:
         print(note, file=sys.stderr)
     text, code = gate.report(cmp, args.format, getattr(args, "strict", False))
     print(text)
     wall = time.monotonic() - started
-    print(f"ab: {args.repeat} worker pairs, wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)
+    print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), design "
+          f"{getattr(args, 'design', DEFAULT_DESIGN)}, {getattr(args, 'turn_time', DEFAULT_TURN_TIME):g} s per turn, "
+          f"wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)
     return code

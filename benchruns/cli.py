@@ -36,6 +36,16 @@ def _lookback(text):
     return value
 
 
+def _turn_time(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --turn-time value {text!r}: seconds, such as 0.3") from None
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"bad --turn-time value {text!r}: above 0 and at most 60 seconds")
+    return value
+
+
 def _pair_options(p, results=True):
     p.add_argument("--base", action="append", metavar="RUN",
                    help="baseline run file; repeat for several runs (default: the last --lookback runs of the "
@@ -49,6 +59,8 @@ def _pair_options(p, results=True):
     p.add_argument("--results-dir", default="results", help="saved runs, results/<machine-key>/ (default: results)")
     p.add_argument("--machine", help="machine key folder to use instead of this machine's key")
     p.add_argument("--allow-different-machines", action="store_true", help="compare runs whose machine keys differ")
+    p.add_argument("--include-disturbed", action="store_true",
+                   help="use runs whose load record says other processes used the cores (left out by default)")
 
 
 def _judge_options(p, fmt=True):
@@ -106,6 +118,13 @@ def build_parser() -> Parser:
                    help="extra argument for both sides' pytest, e.g. --pytest-arg=--benchmark-max-time=0.1")
     p.add_argument("--strict", action="store_true", help="exit 2 when too few pairs to decide")
     p.add_argument("--keep", metavar="DIR", help="copy each worker's run JSON and log into DIR (a new folder)")
+    p.add_argument("--design", choices=("alternate", "duet"), default="alternate",
+                   help="alternate: the two workers take turns on all cores (A B B A ...); duet: both run each "
+                   "benchmark at the same time, each pinned to half of the cores with threads to match")
+    p.add_argument("--turn-time", type=_turn_time, default=0.03, metavar="SECONDS",
+                   help="seconds of rounds per benchmark and turn (--benchmark-max-time; default 0.03)")
+    p.add_argument("--include-disturbed", action="store_true",
+                   help="judge pairs during whose turns other processes used the cores (left out by default)")
     _judge_options(p)
 
     p = sub.add_parser("history", help="a static site of runs over time: trends, change points, machines",
@@ -149,7 +168,8 @@ def _load_sides(args):
     from .runs import check_same_machine, check_same_profile, select_runs
 
     notes: list[str] = []
-    base, cand = select_runs(args.base, args.cand, args.results_dir, args.machine, args.lookback, notes)
+    base, cand = select_runs(args.base, args.cand, args.results_dir, args.machine, args.lookback, notes,
+                             include_disturbed=args.include_disturbed)
     check_same_profile(base + cand)
     for run in base:
         warning = check_same_machine(run, cand[-1], args.allow_different_machines)

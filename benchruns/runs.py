@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import load as machine_load
 from . import storage
 from .machine import KEY_FIELDS, current_machine_info, machine_key
 
@@ -48,6 +49,17 @@ class Run:
     commit_info: dict
     datetime: str
     benchmarks: dict[str, Bench]
+    load: dict | None = None  # what else used the machine while it ran (benchruns/load.py)
+
+    @property
+    def load_status(self) -> str:
+        """"undisturbed", "disturbed" or "unrecorded" (runs made before the load record existed)."""
+        return machine_load.status(self.load)[0]
+
+    @property
+    def load_why(self) -> str:
+        """One line: why the run counts as disturbed or unrecorded; empty when undisturbed."""
+        return machine_load.status(self.load)[1]
 
     @property
     def key(self) -> str:
@@ -147,6 +159,7 @@ def load_run(path) -> Run:
         commit_info=doc.get("commit_info") or {},
         datetime=str(doc.get("datetime") or ""),
         benchmarks=benches,
+        load=doc.get("load") if isinstance(doc.get("load"), dict) else None,
     )
 
 
@@ -184,7 +197,7 @@ MAX_NEW = 5  # at most this many newest runs of one commit form the candidate si
 
 
 def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, machine=None, lookback: int = LOOKBACK,
-                notes: list[str] | None = None) -> tuple[list[Run], list[Run]]:
+                notes: list[str] | None = None, include_disturbed: bool = False) -> tuple[list[Run], list[Run]]:
     """The two sides of a saved-run comparison, loaded and validated.
 
     Candidate: every --cand file, else this machine's newest run together with the runs of
@@ -203,21 +216,44 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
             loaded[path] = load_run(path)
         return loaded[path]
 
+    def quiet(run: Run) -> bool:
+        return include_disturbed or run.load_status != "disturbed"
+
+    def named(paths: list[str]) -> list[Run]:
+        runs = [load_run(p) for p in paths]
+        for run in runs:
+            if not quiet(run):
+                raise BadInput(f"{run.path}: disturbed run ({run.load_why}); its timings are not comparable. "
+                               "Rerun on a quiet machine, or pass --include-disturbed to use it anyway")
+        return runs
+
+    left_out: list[Run] = []
     if cand:
-        cand_runs = [load_run(p) for p in cand]
+        cand_runs = named(cand)
         folder_runs = storage.list_runs(Path(cand[-1]).parent)
         newest = Path(cand[-1])
     else:
         folder_runs = saved_runs(machine_folder(results_dir, machine))
         newest = folder_runs[-1]
-        cand_runs = [load_run(newest)]
-        for path in reversed([p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)]):
+        newest_run = load(newest)
+        cand_runs = []
+        for path in reversed([p for p in folder_runs if storage._run_order(p) <= storage._run_order(newest)]):
             run = load(path)
-            if run.commit != cand_runs[0].commit or run.profile != cand_runs[0].profile or len(cand_runs) == MAX_NEW:
+            if run.commit != newest_run.commit or run.profile != newest_run.profile or len(cand_runs) == MAX_NEW:
                 break
-            cand_runs.insert(0, run)
+            if quiet(run):
+                cand_runs.insert(0, run)
+            else:
+                left_out.append(run)
+        if not cand_runs:
+            raise BadInput(f"{newest}: the newest run(s) of {newest_run.commit} ({newest_run.profile}) were all "
+                           f"disturbed ({newest_run.load_why}); rerun `make bench` on a quiet machine, or pass "
+                           "--include-disturbed to gate on them anyway")
+    if left_out:
+        notes.append(f"note: {len(left_out)} disturbed run(s) of the candidate left out: "
+                     + "; ".join(f"{r.label} ({r.load_why.split(';')[0]})" for r in left_out))
     if base:
-        return [load_run(p) for p in base], cand_runs
+        return named(base), cand_runs
     profile = cand_runs[-1].profile
     earlier = [p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)
                and all(p.resolve() != Path(c.path).resolve() for c in cand_runs)]
@@ -232,11 +268,14 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
             earlier = [p for p in folder_runs if storage._run_order(p) <= storage._run_order(marked)]
             notes.append(f"note: window ends at the marked baseline {marked.name}")
     window: list[Run] = []
-    other_profiles = 0
+    other_profiles = disturbed = 0
     for path in reversed(earlier):
         run = load(path)
         if run.profile != profile:
             other_profiles += 1
+            continue
+        if not quiet(run):
+            disturbed += 1
             continue
         window.append(run)
         if len(window) == lookback:
@@ -244,6 +283,12 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     if other_profiles:
         notes.append(f"note: {other_profiles} run(s) of other profiles left out of the window "
                      f"(only {profile} runs are compared with a {profile} run)")
+    if disturbed:
+        notes.append(f"note: {disturbed} disturbed run(s) left out of the window (pass --include-disturbed to use them)")
+    unrecorded = [r for r in window + cand_runs if r.load_status == "unrecorded"]
+    if unrecorded:
+        notes.append(f"note: {len(unrecorded)} run(s) have no load record (made before the suite measured it); "
+                     "nobody checked that the machine was quiet then")
     return list(reversed(window)), cand_runs
 
 

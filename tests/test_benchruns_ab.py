@@ -21,6 +21,7 @@ from benchruns.runs import BadInput
 CONFTEST = '''
 def pytest_addoption(parser):
     parser.addoption("--profile", default="full")
+    parser.addoption("--threads", default=None)
 '''
 PYTEST_INI = """[pytest]
 addopts = --benchmark-min-rounds=5 --benchmark-max-time=0.02 --benchmark-warmup=off
@@ -76,7 +77,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
                 threshold="10%", config=None, no_config=True, alpha=0.025, format="json", strict=False,
-                pytest_args=None, keep=None)
+                pytest_args=None, keep=None, include_disturbed=True)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -121,7 +122,9 @@ def test_each_side_leads_in_turn(tmp_path):
     repo = project(tmp_path / "repo")
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
-    runs, turns = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None)
+    pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0)
+    runs = {s: [p.runs[s] for p in pairs] for s in "AB"}
+    turns = [p.turns for p in pairs]
     assert len(runs["A"]) == len(runs["B"]) == 2
     firsts = [order[0][0] for order in turns]
     assert sorted(firsts) == ["A", "B"]  # the seeded draw is balanced across pairs
@@ -158,7 +161,7 @@ def test_hung_worker_fails_the_job_and_leaves_no_process(tmp_path):
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
     with pytest.raises(ab.WorkerFailed, match="hung"):
-        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None)
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
 
@@ -168,7 +171,7 @@ def test_crashed_worker_is_reported_with_its_log(tmp_path):
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
     with pytest.raises(ab.WorkerFailed, match="died during .*test_three"):
-        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None)
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0)
 
 
 def test_bad_input(tmp_path, monkeypatch):
@@ -190,3 +193,59 @@ def test_bad_input(tmp_path, monkeypatch):
     with pytest.raises(BadInput, match="no such interpreter"):
         ab.main(args(python="/no/python"))
     assert len(worktrees(tmp_path / "repo")) == 1
+
+
+AFFINITY = ("benchmark(time.sleep, 0.001); "
+            "open(os.environ['AB_AFF'], 'a').write(f'{os.getpid()} {sorted(os.sched_getaffinity(0))} '"
+            "f'{[a for a in __import__(\"sys\").argv if a.startswith(\"--threads\")]}\\n')")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a duet needs two cores")
+def test_duet_runs_both_sides_at_once_each_on_its_own_cores(tmp_path, monkeypatch):
+    repo = project(tmp_path / "repo", three=AFFINITY)
+    (repo / "benches" / "test_only_b.py").write_text("import time\n\ndef test_only_b(benchmark):\n"
+                                                    "    benchmark(time.sleep, 0.001)\n")
+    log, aff = tmp_path / "events.log", tmp_path / "aff.log"
+    monkeypatch.setenv("AB_TEST_LOG", str(log))
+    monkeypatch.setenv("AB_AFF", str(aff))
+    sides = {"A": (sys.executable, project(tmp_path / "base", three=AFFINITY)), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, design="duet", reruns=0)
+    assert len(pairs) == 2
+    for pair in pairs:
+        assert set(pair.runs["A"].benchmarks) < set(pair.runs["B"].benchmarks)  # test_only_b on B alone
+        shared = [nodeid for side, nodeid in pair.turns if side == "A"]
+        assert len(shared) == 3
+    # each shared benchmark ran on both sides at once: both started before either ended
+    events = [line.split() for line in log.read_text().splitlines()]
+    for name in ("one", "two", "three"):
+        for pair in range(2):
+            mine = [e for e in events if e[1] == name][pair * 4:(pair + 1) * 4]
+            kinds = [e[2] for e in sorted(mine, key=lambda e: float(e[3]))]
+            assert kinds[:2] == ["start", "start"], mine
+    # each worker was pinned to its own half of the cores, with threads to match
+    half = len(os.sched_getaffinity(0)) // 2
+    pinned = [line.split(" ", 1)[1] for line in aff.read_text().splitlines()]
+    assert len(pinned) == 4, pinned
+    for line in pinned:
+        cpus, threads = line.split("] ")
+        assert cpus.count(",") == half - 1 and threads == f"['--threads={half}']", line
+    assert len({line.split("]")[0] for line in pinned}) == 2  # the two halves, not one core twice
+
+
+def test_a_pair_disturbed_by_another_process_gives_no_verdict(tmp_path, monkeypatch, capsys):
+    from tests.test_load import Orphan
+
+    repo = project(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    hog = Orphan(120)
+    try:
+        code = ab.main(args(repeat=2, include_disturbed=False, format="table"))
+        out = capsys.readouterr()
+        strict_code = ab.main(args(repeat=2, include_disturbed=False, strict=True))
+    finally:
+        hog.kill()
+    assert code == 0 and "gate NOT DECIDED" in out.out and "disturbed" in out.out, out.out
+    assert out.err.count("DISTURBED") == 2 + ab.MAX_RERUNS, out.err  # each pair, the reruns too
+    assert "starting a fresh pair" in out.err
+    assert strict_code == 2

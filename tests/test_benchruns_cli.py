@@ -361,3 +361,37 @@ def test_speed_300_benchmarks(tmp_path):
     print("wall seconds for 300 benchmarks x 100 rounds:", {k: round(v, 2) for k, v in timings.items()})
     # 2 s is the target on an idle 2-core machine; the bound leaves room for a busy one
     assert max(timings.values()) < 4.0, timings
+
+
+def with_load(doc, disturbed: bool):
+    doc["load"] = {"schema": 1, "available": True, "threshold_cores": 0.1, "benchmarks_s": 10.0,
+                   "other_cores": 0.9 if disturbed else 0.01, "steal_cores": 0.0, "disturbed": disturbed,
+                   "why": "other processes used 0.90 of a core while benchmarks ran (limit 0.10)" if disturbed else "",
+                   "busiest_others": []}
+    return doc
+
+
+def test_disturbed_runs_are_left_out_unless_asked(tmp_path):
+    key = machine_key(current_machine_info())
+    folder = tmp_path / key
+    folder.mkdir()
+    paths = []
+    for i in range(6):  # five base runs of commit a (the 2nd one disturbed and 3x slower), then b
+        doc = with_load(scaled(jittered(load(), i), 3.0) if i == 1 else jittered(load(), i), disturbed=i == 1)
+        doc["commit_info"]["id"] = ("a" if i < 5 else "b") * 40
+        paths.append(write(folder / f"2026010{i + 1}T000000Z_{doc['commit_info']['id'][:7]}.json", doc))
+    result = cli("compare", "--results-dir", tmp_path, "--format=json")
+    doc = json.loads(result.stdout)
+    assert len(doc["base"]) == 4 and not any(paths[1].name in p for p in doc["base"])
+    assert "1 disturbed run(s) left out of the window" in result.stderr
+    doc = json.loads(cli("compare", "--results-dir", tmp_path, "--format=json", "--include-disturbed").stdout)
+    assert len(doc["base"]) == 5
+    # a disturbed run named on the command line is refused, in one line, unless asked
+    assert_bad(cli("gate", "--base", paths[0], "--base", paths[1], "--cand", paths[5]), "disturbed run", paths[1].name)
+    assert cli("compare", "--base", paths[0], "--base", paths[1], "--cand", paths[5],
+               "--include-disturbed").returncode == 0
+    # a newest commit whose runs were all disturbed cannot be gated
+    with_newest = json.loads(paths[5].read_text())
+    write(paths[5], with_load(with_newest, disturbed=True))
+    assert_bad(cli("gate", "--results-dir", tmp_path), "all disturbed", "quiet machine")
+    assert cli("gate", "--results-dir", tmp_path, "--include-disturbed").returncode in (0, 1)
