@@ -27,7 +27,7 @@ TOOL := $(PYTHON) -m benchruns
 opt = $(if $(2),$(1) $(2))
 
 .DEFAULT_GOAL := help
-.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report clean
+.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -74,6 +74,9 @@ baseline: $(DEPS) ## mark RUN=path (default: this machine's newest run) as the g
 
 report: $(DEPS) ## verdicts on the usual TF-vs-PyTorch claims with plots, into build/report
 	$(TOOL) report $(call opt,--run,$(RUN)) --results-dir=$(RESULTS) --out=$(OUT)/report $(ARGS)
+
+docs: $(DEPS) ## rewrite the generated tables in README.md and docs/ from the run files their markers name (ARGS=--check: diff only)
+	$(TOOL) docs $(ARGS)
 
 clean: ## remove caches and build output (never results/)
 	rm -rf .pytest_cache .benchmarks $(OUT) .cache results/.incoming

@@ -161,6 +161,8 @@ def build_parser() -> Parser:
     _judge_options(p, fmt=False)
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
+    sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
+                   "(benchruns/docs.py; --check: exit 1 with a diff when one is stale)", add_help=False)
     return parser
 
 
@@ -292,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "report":
         # report.py owns its options; it gets everything after the word "report"
         return cmd_report(argv[1:])
+    if argv and argv[0] == "docs":
+        # docs.py owns its options too
+        from . import docs
+
+        return int(docs.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
