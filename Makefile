@@ -38,6 +38,32 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
+# Second environments, next to the default .venv (which pip's local config fills with the CPU
+# wheel): `venv-pypi` installs requirements.txt with `pip --isolated`, i.e. exactly what PyPI
+# serves a Linux user (the CUDA build of torch and the torchvision built against it, about
+# 6.4 GB); `venv-upgrade` is the same pins with torch/torchvision moved to TORCH_UPGRADE /
+# TORCHVISION_UPGRADE, by plain pip. Use either with PYTHON=<env>/bin/python.
+VENV_PYPI ?= .venv-pypi
+TORCH_UPGRADE ?= 2.14.1
+TORCHVISION_UPGRADE ?= 0.29.1
+VENV_UPGRADE ?= .venv-torch$(subst .,,$(TORCH_UPGRADE))
+.PHONY: venv-pypi venv-upgrade
+
+venv-pypi: $(VENV_PYPI)/.installed ## build .venv-pypi: requirements.txt as PyPI serves it (pip --isolated; CUDA torch, 6.4 GB)
+
+$(VENV_PYPI)/.installed: requirements.txt
+	@test -x $(VENV_PYPI)/bin/python || python3 -m venv $(VENV_PYPI)
+	$(VENV_PYPI)/bin/pip install --isolated -r requirements.txt
+	@touch $@
+
+venv-upgrade: $(VENV_UPGRADE)/.installed ## build .venv-torch2141: torch==TORCH_UPGRADE, torchvision==TORCHVISION_UPGRADE, other pins as requirements.txt
+
+$(VENV_UPGRADE)/.installed: requirements.txt
+	@test -x $(VENV_UPGRADE)/bin/python || python3 -m venv $(VENV_UPGRADE)
+	grep -v -E '^torch(vision)?==' requirements.txt > $(VENV_UPGRADE)/requirements-others.txt
+	$(VENV_UPGRADE)/bin/pip install torch==$(TORCH_UPGRADE) torchvision==$(TORCHVISION_UPGRADE) -r $(VENV_UPGRADE)/requirements-others.txt
+	@touch $@
+
 bench: $(DEPS) ## run the benchmarks (PROFILE=quick|full, DEVICE=cpu,cuda) and save the run under results/
 	$(PYTEST) benches --profile=$(PROFILE) --device=$(DEVICE) --save-run --results-dir=$(RESULTS) $(ARGS)
 
