@@ -160,6 +160,21 @@ def build_parser() -> Parser:
     p.add_argument("--new", type=int, default=1, help="new runs per unpaired job (default 1)")
     _judge_options(p, fmt=False)
 
+    p = sub.add_parser("noise-study", help="A/A jobs per pair design and time per turn: where ab's noise is",
+                       description="Real A/A worker pairs of the working tree's code on representative benchmarks, "
+                       "per design (alternate, duet) and seconds per turn; the spread of log(B/A) between pairs "
+                       "and the MDE and gateable count for jobs of 3-12 pairs (benchruns/noisestudy.py).")
+    p.add_argument("--designs", default="alternate,duet", help="comma-separated: alternate, duet")
+    p.add_argument("--turn-times", default="0.03,0.1,0.3,1", help="comma-separated seconds per turn")
+    p.add_argument("--pairs", type=int, default=6, help="worker pairs per config (default 6)")
+    p.add_argument("-k", dest="k", default=None, help="pytest -k expression (default: the study's representative set)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for both sides")
+    p.add_argument("--out", default="docs/data/noise_study_record.json", help="the raw record (a new file)")
+    p.add_argument("--tables", metavar="RECORD", help="analyse an existing record instead of measuring")
+    p.add_argument("--m-job", type=int, default=100, help="benchmarks in the job the MDE is for (default 100)")
+    p.add_argument("--docs-prefix", help="write the docs' tables as PREFIX_summary.json and PREFIX_benchmarks.json")
+    _judge_options(p, fmt=False)
+
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
     sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
                    "(benchruns/docs.py; --check: exit 1 with a diff when one is stale)", add_help=False)
@@ -278,6 +293,14 @@ def cmd_report(argv) -> int:
     return int(report.main(argv) or 0)
 
 
+def cmd_noise_study(args) -> int:
+    from . import noisestudy
+
+    if args.k is None:
+        args.k = noisestudy.STUDY_K
+    return noisestudy.main(args)
+
+
 COMMANDS = {
     "compare": cmd_compare,
     "gate": cmd_gate,
@@ -286,6 +309,7 @@ COMMANDS = {
     "history": cmd_history,
     "ab": cmd_ab,
     "error-rates": cmd_error_rates,
+    "noise-study": cmd_noise_study,
 }
 
 

@@ -1,0 +1,191 @@
+"""Where is `make ab`'s noise, and where should a job spend its time? A/A jobs, measured.
+
+For each pair design (``alternate``: the two workers take turns on all cores; ``duet``:
+both run each benchmark at once, each pinned to half of the cores) and each time per
+turn (pytest-benchmark's ``--benchmark-max-time``), this runs real A/A worker pairs of
+the same code on representative benchmarks of every family, and measures per benchmark
+the spread between pairs of log(B/A): the noise a paired verdict has to see through.
+
+From that spread ``s`` it derives the minimum detectable slowdown of a job of n pairs,
+as the gate computes it (benchruns/stats.py): exp(ncp * s / sqrt(n)) - 1 with ncp from
+the noncentral t at the Bonferroni level alpha/m of a job of m benchmarks, at the
+degrees of freedom the moderation gives (n - 1 plus the prior's d0, fitted on the study's
+own variances), and s the moderated spread but never below the benchmark's own (the
+gate's rule). A benchmark is gateable when that MDE is at most its threshold. The spread
+is taken as it was measured with the study's pair count; a job with other n is assumed
+to see the same spread per pair.
+
+The record (``--out``) keeps every pair's medians, wall time and load record; a config
+with a disturbed pair is rerun like any ab job, and the figures use undisturbed pairs only.
+``--tables`` writes the docs' tables from a record without measuring again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import ab, stats
+from . import load as machine_load
+from .config import load_thresholds
+from .machine import cpu_model
+from .runs import BadInput
+
+# Representative cases of every family that the quick profile times repeatedly: graph modes
+# (eager and graph, inference and training), host ingest, pipelines, the idiomatic API level.
+# First-call cases (one compile per round) and distributed ones (process start-up) do not
+# change with the time per turn and are left out.
+STUDY_K = ("(test_steady_state and (torch-eager or tensorflow-function)) or (test_host_ingest and 4MiB) "
+           "or (test_dataloader and 0-False-None-True) or (test_tf_data and jpeg) or test_idiomatic_train")
+TURN_TIMES = (0.03, 0.1, 0.3, 1.0)
+DESIGNS = ("alternate", "duet")
+PAIR_COUNTS = (3, 4, 6, 8, 12)
+
+
+def _commit() -> tuple[str, bool]:
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True).stdout.strip())
+    return head or "nogit", dirty
+
+
+def measure(designs, turn_times, pairs: int, k: str, python: str, log=None) -> dict:
+    """Run the A/A jobs; return the raw record (medians per pair and side, loads, wall times)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    commit, dirty = _commit()
+    record = {"k": k, "pairs": pairs, "commit": commit, "dirty": dirty, "python": python,
+              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+              "configs": []}
+    here = Path.cwd()
+    for design in designs:
+        for turn_time in turn_times:
+            started = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix="benchruns-noise-") as tmp:
+                done = ab.execute({"A": (python, here), "B": (python, here)}, pairs, "quick", k, Path(tmp),
+                                  design=design, turn_time=turn_time,
+                                  log=lambda m, d=design, t=turn_time: log(f"[{d} {t:g} s] {m}"))
+            config = {"design": design, "turn_time": turn_time, "wall_s": round(time.monotonic() - started, 1),
+                      "pairs": []}
+            for pair in done:
+                a, b = pair.runs["A"], pair.runs["B"]
+                config["pairs"].append({
+                    "load": pair.load,
+                    "threads": a.machine_info.get("threads"),
+                    "medians": {name: [a.benchmarks[name].median, b.benchmarks[name].median]
+                                for name in sorted(set(a.benchmarks) & set(b.benchmarks))},
+                    "groups": {name: a.benchmarks[name].group for name in a.benchmarks},
+                    "turns": len(pair.turns),
+                })
+            record["configs"].append(config)
+            log(f"noise study: {design} at {turn_time:g} s per turn: {len(done)} pairs in {config['wall_s']:.0f} s")
+    return record
+
+
+def analyse(record: dict, m_job: int, thresholds, alpha: float = stats.ALPHA, power: float = stats.POWER) -> list[dict]:
+    """Per config: spread of log(B/A) per benchmark over undisturbed pairs, and MDEs for n pairs."""
+    out = []
+    for config in record["configs"]:
+        quiet = [p for p in config["pairs"] if machine_load.status(p["load"])[0] == "undisturbed"]
+        names = sorted(set.intersection(*(set(p["medians"]) for p in quiet))) if quiet else []
+        d = np.array([[np.log(p["medians"][n][1] / p["medians"][n][0]) for p in quiet] for n in names])
+        sd = d.std(axis=1, ddof=1) if len(quiet) > 1 else np.full(len(names), np.nan)
+        df = len(quiet) - 1.0
+        d0, s0_2 = stats.fit_prior(sd**2, np.full(len(names), df)) if len(names) > 2 else (0.0, 0.0)
+        d0 = float(min(d0, 1e3)) if np.isfinite(d0) else 1e3
+        # as the gate does: the moderated spread, never below the benchmark's own
+        spread = np.maximum(np.sqrt((d0 * s0_2 + df * sd**2) / (d0 + df)), sd) if d0 > 0 else sd
+        groups = quiet[0]["groups"] if quiet else {}
+        limits = np.array([thresholds(groups.get(n, "")) for n in names])
+        mde = {}
+        for n in PAIR_COUNTS:
+            ncp = stats.detectable_ncp(alpha / m_job, power, n - 1 + d0)
+            mde[n] = np.expm1(ncp * spread / np.sqrt(n))
+        per_pair_s = config["wall_s"] / max(len(config["pairs"]), 1)
+        out.append({
+            "design": config["design"], "turn_time": config["turn_time"], "pairs_used": len(quiet),
+            "pairs_disturbed": len(config["pairs"]) - len(quiet), "pair_s": per_pair_s,
+            "benchmarks": names, "sd_log": sd.tolist(), "median_sd": float(np.nanmedian(sd)) if len(sd) else None,
+            "d0": d0, "mde": {n: v.tolist() for n, v in mde.items()},
+            "gateable": {n: int(np.sum(v <= limits)) for n, v in mde.items()},
+        })
+    return out
+
+
+def _pct(x) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a" if x is None or np.isnan(x) else "inf"
+    return f"{100 * x:.1f}%"
+
+
+def tables(record: dict, analysis: list[dict], source: str) -> dict[str, dict]:
+    """The docs' data tables (benchruns/docs.py's ``table data=`` format)."""
+    every_quiet = all(machine_load.status(p["load"])[0] == "undisturbed"
+                      for c in record["configs"] for p in c["pairs"])
+    meta = {"source": source, "machine": f"{record['cpu']}, {record['cores']} cores",
+            "commit": record["commit"] + ("-dirty" if record["dirty"] else ""),
+            "load": "undisturbed" if every_quiet else "disturbed"}
+    n_cases = len(analysis[0]["benchmarks"]) if analysis else 0
+    summary = {**meta, "columns": ["design", "s per turn", "pairs", "s per pair", "median sd of log(B/A)",
+                                   *[f"gateable at 10% with {n} pairs" for n in (4, 6, 8)]],
+               "rows": [[c["design"], f"{c['turn_time']:g}", str(c["pairs_used"]), f"{c['pair_s']:.0f}",
+                         _pct(c["median_sd"]), *[f"{c['gateable'][n]} of {n_cases}" for n in (4, 6, 8)]]
+                        for c in analysis]}
+    names = analysis[0]["benchmarks"] if analysis else []
+    per_bench = {**meta, "columns": ["benchmark", *[f"{c['design']} {c['turn_time']:g} s" for c in analysis]],
+                 "rows": [[name.split("::")[-1], *[_pct(c["sd_log"][c["benchmarks"].index(name)])
+                                                   if name in c["benchmarks"] else "-" for c in analysis]]
+                          for name in names]}
+    return {"summary": summary, "benchmarks": per_bench}
+
+
+def main(args) -> int:
+    thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
+    if args.tables:
+        try:
+            record = json.loads(Path(args.tables).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInput(f"{args.tables}: not a noise-study record ({exc})") from None
+        if not isinstance(record, dict) or "configs" not in record:
+            raise BadInput(f"{args.tables}: not a noise-study record (no 'configs')")
+    else:
+        designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+        bad = [d for d in designs if d not in DESIGNS]
+        if bad or not designs:
+            raise BadInput(f"bad --designs value {args.designs!r}: choose from {', '.join(DESIGNS)}")
+        try:
+            turn_times = [float(t) for t in args.turn_times.split(",")]
+        except ValueError:
+            raise BadInput(f"bad --turn-times value {args.turn_times!r}: seconds, comma-separated, e.g. 0.03,0.3") from None
+        if not turn_times or any(not 0 < t <= 60 for t in turn_times):
+            raise BadInput(f"bad --turn-times value {args.turn_times!r}: each above 0 and at most 60 seconds")
+        if args.pairs < 3:
+            raise BadInput(f"bad --pairs value {args.pairs}: at least 3")
+        out = Path(args.out)
+        if out.exists():
+            raise BadInput(f"--out {out}: exists; nothing is overwritten, pass a new file")
+        record = measure(designs, turn_times, args.pairs, args.k, args.python)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        print(f"noise study: record written to {out}", file=sys.stderr)
+    analysis = analyse(record, args.m_job, thresholds, args.alpha)
+    for c in analysis:
+        print(f"{c['design']:9s} {c['turn_time']:5g} s/turn  {c['pairs_used']} pairs ({c['pairs_disturbed']} disturbed)  "
+              f"{c['pair_s']:5.0f} s/pair  median sd {_pct(c['median_sd'])}  gateable at 10% with 4/6/8 pairs: "
+              + "/".join(str(c["gateable"][n]) for n in (4, 6, 8)) + f" of {len(c['benchmarks'])}")
+    if args.docs_prefix:
+        source = f"`python -m benchruns noise-study --tables {args.tables or args.out} --m-job {args.m_job}`"
+        for name, table in tables(record, analysis, source).items():
+            path = Path(f"{args.docs_prefix}_{name}.json")
+            path.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+            print(f"noise study: table written to {path}", file=sys.stderr)
+    return 0
