@@ -198,6 +198,9 @@ class Sources:
     def paths(self, value: str, where: str) -> list[Path]:
         out: list[Path] = []
         for part in [p.strip() for p in value.split(",") if p.strip()]:
+            if Path(part).is_absolute():
+                raise BadInput(f"{where}: {part}: a marker names its files relative to the repository root, "
+                               "so the page reads the same on every checkout")
             if any(ch in part for ch in "*?["):
                 found = sorted(p for p in self.root.glob(part) if p.is_file())
                 if not found:
@@ -673,6 +676,9 @@ def read_data(path: Path, where: str, root: Path) -> tuple[dict, list[str], list
 
 def k_table(block: Block, src: Sources, target: Path) -> Output:
     where = block.where(src.root)
+    if Path(block.args["data"]).is_absolute():
+        raise BadInput(f"{where}: {block.args['data']}: a marker names its files relative to the repository root, "
+                       "so the page reads the same on every checkout")
     path = src.root / block.args["data"]
     if not path.is_file():
         raise BadInput(f"{where}: {block.args['data']}: no such file")
@@ -747,9 +753,17 @@ def _check_links(src: Sources, parsed: dict, root: Path) -> None:
         claims_on[path.resolve()] = {b.args.get("n") for b in blocks if b.kind == "claim"}
     for block, links in src.links:
         for number, page in links:
-            if str(number) not in claims_on.get(page.resolve(), set()):
+            if page.resolve() not in claims_on:  # a page not given on the command line
+                try:
+                    text = page.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    raise BadInput(f"{block.where(root)}: claim {number} links to {_rel(page, root)}, which cannot "
+                                   "be read; the verdict table links each claim to its section in docs/") from None
+                claims_on[page.resolve()] = {b.args.get("n") for b in parse(page, text.split("\n"), root)
+                                             if b.kind == "claim"}
+            if str(number) not in claims_on[page.resolve()]:
                 raise BadInput(f"{block.where(root)}: claim {number} links to {_rel(page, root)}, which has no "
-                               f"'claim n={number}' block among the files being generated")
+                               f"'claim n={number}' block")
 
 
 def _pending_note(result: Result) -> str:

@@ -178,6 +178,8 @@ def test_every_kind_is_generated_and_then_checks_clean(repo, capsys):
     code, out, err = run_docs(repo, "--check", capsys=capsys)
     assert (code, err) == (0, "") and "19 generated blocks in 6 files match their sources" in out
     assert "; nothing changed; 1 pending" in run_docs(repo, capsys=capsys)[1]
+    # one file alone: the claim pages its verdict table links to are read for their anchors
+    assert run_docs(repo, "--check", "README.md", capsys=capsys)[0] == 0
     assert snapshot(repo) == before
 
 
@@ -248,6 +250,8 @@ def test_data_file_must_say_undisturbed_and_carry_its_fields(repo, capsys):
     ("<!-- generated: graph-medians run=results/nowhere/*.json -->\n<!-- end generated -->\n",
      "README.md:1: no file matches results/nowhere/*.json"),
     ("<!-- generated: graph-medians -->\n<!-- end generated -->\n", "README.md:1: graph-medians needs run="),
+    ("<!-- generated: graph-medians run=/tmp/*.json -->\n<!-- end generated -->\n",
+     "README.md:1: /tmp/*.json: a marker names its files relative to the repository root"),
     (f"<!-- generated: graph-medians run={RUN} colour=red -->\n<!-- end generated -->\n",
      "README.md:1: graph-medians takes batch, device, pass, run, workload, not colour="),
     (f"text\n<!-- generated: graph-medians run={RUN} -->\n| a table |\n",
