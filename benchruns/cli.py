@@ -138,6 +138,8 @@ def build_parser() -> Parser:
                    help="machine key folder to include; repeat for several (default: every machine folder)")
     p.add_argument("--out", default="build/history", help="output folder (default build/history)")
     p.add_argument("--top", type=int, default=3, help="how many of the newest real regressions to print (default 3)")
+    p.add_argument("--include-disturbed", action="store_true",
+                   help="count disturbed runs in change-point detection (default: drawn hollow, left out)")
 
     p = sub.add_parser("baseline", help="mark a run as the baseline for compare/gate",
                        description="Write results/<machine-key>/BASELINE naming the run; run files are never modified.")

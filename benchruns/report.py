@@ -127,6 +127,35 @@ RULES = [
 ]
 
 
+# --- load ---------------------------------------------------------------------------------
+
+LOAD_MEANING = {
+    "undisturbed": "the figures are this machine's own",
+    "disturbed": "its figures may be slower and noisier than this machine's; rerun `make bench` on a quiet machine",
+    "unrecorded": "nobody checked that the machine was quiet",
+}
+
+
+def _quiet_why(load: dict) -> str:
+    """Why an undisturbed run counts as quiet, from its record (runs.py gives no reason for those)."""
+    try:
+        return (f"other processes used {float(load['other_cores']):.2f} of a core while the benchmarks ran "
+                f"(limit {float(load['threshold_cores']):.2f})")
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
+def load_lines(runs, mark=lambda status: f"**{status}**") -> list[tuple[str, str]]:
+    """(status, sentence) per run: was the machine shared while it ran, and why the record says so."""
+    out = []
+    for run in runs:
+        which = "This run" if len(runs) == 1 else f"Run {run.path.name}"
+        why = run.load_why or (_quiet_why(run.load) if run.load_status == "undisturbed" else "")
+        why = f" ({why})" if why else ""
+        out.append((run.load_status, f"{which} was {mark(run.load_status)}{why}: {LOAD_MEANING[run.load_status]}."))
+    return out
+
+
 # --- rendering ----------------------------------------------------------------------------
 
 
@@ -143,6 +172,7 @@ def _md_table(table) -> list[str]:
 
 def render_md(claims: list[Claim], runs, images: dict, notes: list[str]) -> str:
     lines = ["# TensorFlow versus PyTorch: what this run says about the usual claims", ""]
+    lines += [f"Load: {text}" for _, text in load_lines(runs)] + [""]
     lines += ["| # | claim | verdict |", "|---|---|---|"]
     for c in claims:
         lines.append(f"| {c.number} | [{c.title}](#claim-{c.number}) | **{c.verdict}** |")
@@ -176,6 +206,8 @@ th{background:#f1f3f5}blockquote{margin:.6em 0;padding:.4em 1em;background:#f8f9
 .supported{background:#2b8a3e}.contradicted{background:#c92a2a}.mixed{background:#e67700}.not-measured-here{background:#868e96}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0;flex:1 1 480px}.plots img{max-width:100%;height:auto;border:1px solid #e9ecef}
 figcaption{font-size:.8em;color:#495057}ul{padding-left:1.3em}li{margin:.15em 0}.note{color:#862e9c}
+.load{padding:.3em .7em;border-left:4px solid #2b8a3e;background:#f4fbf5}.load.disturbed{border-color:#c92a2a;background:#fff5f5}
+.load.unrecorded{border-color:#868e96;background:#f8f9fa}
 .caption{font-weight:600;font-size:.9em;margin-top:.8em}
 """
 
@@ -194,6 +226,7 @@ def render_html(claims: list[Claim], runs, images: dict, notes: list[str]) -> st
              "<meta name=viewport content='width=device-width,initial-scale=1'>",
              "<title>TensorFlow vs PyTorch: claims and verdicts</title>", f"<style>{CSS}</style></head><body>",
              "<h1>TensorFlow versus PyTorch: what this run says about the usual claims</h1>",
+             *[f"<p class='load {status}'>Load: {_inline(text)}</p>" for status, text in load_lines(runs)],
              "<table><tr><th>#</th><th>claim</th><th>verdict</th></tr>"]
     for c in claims:
         parts.append(f"<tr><td>{c.number}</td><td><a href='#claim-{c.number}'>{e(c.title)}</a></td><td>{_badge(c.verdict)}</td></tr>")
@@ -271,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    for status, text in load_lines(runs, mark=str):
+        if status == "disturbed":
+            print(f"note: {text}", file=sys.stderr)
     verdicts = "; ".join(f"{c.number} {c.verdict}" for c in claims)
     print(f"report: {verdicts}; see {Path(args.out) / 'report.html'} ({time.perf_counter() - start:.1f} s)")
     return 0

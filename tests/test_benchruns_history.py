@@ -345,3 +345,84 @@ def test_bad_input_one_line_exit_2_and_nothing_written(tmp_path, capsys, case):
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err and err.startswith("benchruns history: ")
     assert not out.exists()
+
+
+def disturbed_history(tmp_path) -> Path:
+    """10 quiet runs at 1 ms, one disturbed run at 3 ms (run 10), 10 quiet runs at 1.5 ms, one disturbed at 1.5 ms."""
+    from tests.test_report import load_record
+
+    folder = tmp_path / "results" / "demo-key"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(22):
+        level = 1e-3 if i < 10 else 3e-3 if i == 10 else 1.5e-3
+        run = make_run({"test_a": level * np.exp(rng.normal(0, 0.01))}, i)
+        if i in (10, 21):
+            run["load"] = load_record(0.85)
+        elif i >= 2:  # the two oldest runs predate the load record
+            run["load"] = load_record(0.02)
+        (folder / f"202601{i + 1:02d}T000000Z_{i:07x}.json").write_text(json.dumps(run))
+    return tmp_path / "results"
+
+
+def test_disturbed_runs_are_drawn_hollow_listed_and_skipped_by_change_points(tmp_path, capsys):
+    results = disturbed_history(tmp_path)
+    code, out, err = history_here(capsys, "--results-dir", results, "--out", tmp_path / "h")
+    assert code == 0, err
+    assert "note: 2 disturbed run(s)" in out and "left out of change points" in out
+    # the step is found between the last quiet run before it (9) and the first quiet one after (11)
+    lines = out.splitlines()
+    (top,) = lines[lines.index("newest real regressions:") + 1:]
+    assert f"{9:07x} -> {11:07x}" in top
+    assert 40 < float(re.search(r"([+-][0-9.]+)%", top).group(1)) < 60  # 1.5 ms / 1 ms, not the 3 ms outlier
+    page = next((tmp_path / "h" / "bench").glob("test_a-*.html")).read_text(encoding="utf-8")
+    chart = page[page.index('<svg class="chart"'):page.index("</svg>", page.index('<svg class="chart"'))]
+    assert chart.count('class="disturbed"') == 2  # runs 10 and 21, hollow red rings
+    assert "load: disturbed: other processes used 0.85 of a core" in chart  # the point's hover text
+    assert "22 runs, <span class=disturbed>2 disturbed</span>" in page
+    assert "left out of change-point detection" in page
+    rows = re.findall(r"<tr( class=\"disturbed\")?><td class=num>(\d+)</td>.*?</tr>", page)
+    assert sorted(int(i) for cls, i in rows if cls) == [10, 21]
+    assert page.count("disturbed: other processes used 0.85 of a core while benchmarks ran (limit 0.10); "
+                      "busiest: stress-ng (pid 4242) 25.5 s") == 2 + 2  # hover text and row, per run
+    assert "unrecorded: the run has no load record" in page and ">undisturbed</td>" in page
+    index = (tmp_path / "h" / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="disturbed"') == 2 and "2 disturbed" in index
+    machines = (tmp_path / "h" / "machines.html").read_text(encoding="utf-8")
+    assert "22, <span class=disturbed>2 disturbed</span>" in machines
+
+
+def test_include_disturbed_counts_them_in_change_points(tmp_path, capsys):
+    """Counted, the 3 ms outlier and the disturbed run 21 join the levels: the step now starts at run 10."""
+    results = disturbed_history(tmp_path)
+    code, out, err = history_here(capsys, "--results-dir", results, "--out", tmp_path / "h", "--include-disturbed")
+    assert code == 0, err
+    assert "counted in change points (--include-disturbed)" in out
+    lines = out.splitlines()
+    (top,) = lines[lines.index("newest real regressions:") + 1:]
+    assert f"{9:07x} -> {10:07x}" in top
+    page = next((tmp_path / "h" / "bench").glob("test_a-*.html")).read_text(encoding="utf-8")
+    assert "counted in change-point detection (--include-disturbed)" in page
+    assert page.count('<circle class="disturbed"') == 2  # still drawn as disturbed
+
+
+def test_change_points_skip_disturbed_runs_and_keep_positions():
+    """The model on its own: steps found on the counted runs, reported at their positions in the series."""
+    from benchruns.history.model import build_history
+    from benchruns.runs import load_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = disturbed_history(Path(tmp))
+        runs = [load_run(p) for p in sorted((results / "demo-key").glob("*.json"))]
+        h = build_history(runs, {})
+        (s,) = h.series.values()
+        assert s.disturbed == [i in (10, 21) for i in range(22)]
+        assert s.counted.tolist() == [i not in (10, 21) for i in range(22)]
+        (st,) = [st for st in s.steps if st.real]
+        assert (s.before(st), st.index) == (9, 11)
+        assert st.ratio == pytest.approx(1.5, rel=0.03)
+        (first, second) = s.levels()
+        assert first[:2] == (0, 11) and first[2] == pytest.approx(1e-3, rel=0.02)  # the 3 ms run is not in it
+        assert second[:2] == (11, 22) and second[2] == pytest.approx(1.5e-3, rel=0.02)
+        (change,) = h.changes()
+        assert (change.before.commit, change.after.commit) == (f"{9:07x}", f"{11:07x}")

@@ -339,3 +339,55 @@ def test_worker_scaling_ignores_autotune_and_keeps_the_best_per_count():
 
     points = claims._scaling_points([item(1, 100.0), item("autotune", 900.0), item(2, 150.0), item(1, 120.0)])
     assert points == [(1, 120.0), (2, 150.0)]
+
+
+# --- the run's load status ------------------------------------------------------------------
+
+
+def load_record(other_cores: float) -> dict:
+    """A load record as benchruns/load.py writes it (disturbed above 0.10 of a core)."""
+    from benchruns.load import judge
+
+    rec = {"schema": 1, "available": True, "threshold_cores": 0.10, "benchmarks_s": 30.0, "other_cores": other_cores,
+           "steal_cores": 0.0, "busiest_others": [{"pid": 4242, "name": "stress-ng", "cpu_s": 25.5}]}
+    rec["disturbed"], rec["why"] = judge(rec)
+    return rec
+
+
+def run_with_load(tmp_path, name: str, load: dict | None) -> Path:
+    doc = crafted_run(devices=("cpu",))
+    if load is not None:
+        doc["load"] = load
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("other, status, why", [
+    (0.85, "disturbed", "other processes used 0.85 of a core while benchmarks ran (limit 0.10); busiest: stress-ng"),
+    (0.02, "undisturbed", "other processes used 0.02 of a core while the benchmarks ran (limit 0.10)"),
+    (None, "unrecorded", "the run has no load record"),
+])
+def test_report_opens_with_the_runs_load_status_and_why(tmp_path, other, status, why):
+    from benchruns.report import render_html, render_md
+
+    run = load_run(run_with_load(tmp_path, "r.json", None if other is None else load_record(other)))
+    md = render_md([], [run], {}, []).splitlines()
+    assert md[0].startswith("# ") and md[2].startswith(f"Load: This run was **{status}** (") and why in md[2]
+    page = render_html([], [run], {}, [])
+    top = page[page.index("</h1>"):page.index("<table>")]
+    assert f"<p class='load {status}'>Load: This run was <b>{status}</b>" in top and why in top
+
+
+def test_report_names_each_runs_load_and_warns_about_a_disturbed_one(tmp_path, capsys):
+    from benchruns.report import main
+
+    quiet = run_with_load(tmp_path, "20260101T000000Z_aaaaaaa.json", load_record(0.02))
+    busy = run_with_load(tmp_path, "20260102T000000Z_bbbbbbb.json", load_record(0.85))
+    assert main(["--run", str(quiet), "--run", str(busy), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "note: Run 20260102T000000Z_bbbbbbb.json was disturbed (other processes used 0.85" in err
+    assert "aaaaaaa.json was" not in err  # a quiet run needs no warning
+    md = (tmp_path / "out" / "report.md").read_text().splitlines()
+    assert md[2].startswith("Load: Run 20260101T000000Z_aaaaaaa.json was **undisturbed**")
+    assert md[3].startswith("Load: Run 20260102T000000Z_bbbbbbb.json was **disturbed**") and "rerun `make bench`" in md[3]

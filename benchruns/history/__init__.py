@@ -7,7 +7,9 @@ real (benchruns/changepoints.py, the only place those statistics live); a page p
 benchmark with its run medians, the spread of rounds as a band, change points, the runs'
 machines and versions, and a side-by-side view of machines; and the ``benchruns diff`` of
 the two runs around each change. Pages are plain HTML with inline SVG: they open from
-disk, offline, with nothing fetched from anywhere.
+disk, offline, with nothing fetched from anywhere. Disturbed runs (their load record says
+other processes used the cores, benchruns/load.py) are drawn as hollow red rings and
+marked in the run lists, and change points leave them out unless ``--include-disturbed``.
 """
 
 from __future__ import annotations
@@ -44,12 +46,18 @@ def main(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: exists and is not a folder; pass another --out")
-    history = build_history(runs, baselines)
+    include = getattr(args, "include_disturbed", False)
+    history = build_history(runs, baselines, include_disturbed=include)
     index = write_site(history, out)
     regressions = history.regressions()
     real = sum(1 for s in history.series.values() for st in s.steps if st.real)
     print(f"history: {len(history.benchmarks)} benchmarks, {len(runs)} runs of {len(folders)} machine(s); "
           f"{real} real change point(s), {len(regressions)} of them slower")
+    disturbed = [r for r in runs if r.load_status == "disturbed"]
+    if disturbed:
+        print(f"note: {len(disturbed)} disturbed run(s) (other processes used the cores) "
+              + ("counted in change points (--include-disturbed)" if include else
+                 "drawn hollow and left out of change points (pass --include-disturbed to count them)"))
     print(f"overview: {index.resolve()}")
     top = regressions[: args.top]
     print("newest real regressions:" if top else "newest real regressions: none")

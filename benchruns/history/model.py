@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..changepoints import Step, find_steps
+from ..changepoints import Step, find_steps, segments
 from ..runs import Run
 
 QUESTIONS = ("graph", "pipeline", "transfer", "distributed")
@@ -62,12 +63,29 @@ class Series:
     median: np.ndarray | None = None
     q1: np.ndarray | None = None
     q3: np.ndarray | None = None
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # each Step.index is a position in ``runs``
+    counted: np.ndarray | None = None  # per run: whether change-point detection used it
 
     @property
     def latest_step(self) -> Step | None:
         real = [s for s in self.steps if s.real]
         return real[-1] if real else None
+
+    @property
+    def disturbed(self) -> list[bool]:
+        return [r.load_status == "disturbed" for r in self.runs]
+
+    def before(self, step: Step) -> int:
+        """Position of the last counted run before ``step``: the old level's end (disturbed runs skipped)."""
+        return int(np.flatnonzero(self.counted[:step.index])[-1])
+
+    def levels(self) -> list[tuple[int, int, float]]:
+        """(start, end, median of the counted runs) between real change points, as positions in ``runs``."""
+        out = []
+        for a, b, _ in segments(self.median, [st for st in self.steps if st.real]):
+            kept = self.median[a:b][self.counted[a:b]]
+            out.append((a, b, float(np.median(kept if kept.size else self.median[a:b]))))
+        return out
 
 
 @dataclass
@@ -84,6 +102,7 @@ class History:
     series: dict  # (key, profile, fullname) -> Series
     baselines: dict  # key -> Path | None
     references: dict = field(default_factory=dict)  # id(run) -> {bytes: median of numpy copyto}
+    include_disturbed: bool = False  # whether change points counted the disturbed runs
 
     @property
     def benchmarks(self) -> dict:
@@ -99,7 +118,7 @@ class History:
         for s in self.series.values():
             for st in s.steps:
                 if st.real:
-                    out.append(Change(s, st, s.runs[st.index - 1], s.runs[st.index]))
+                    out.append(Change(s, st, s.runs[s.before(st)], s.runs[st.index]))
         out.sort(key=lambda c: (c.after.path.name, c.series.fullname), reverse=True)
         return out
 
@@ -122,7 +141,23 @@ def code_changed(a: Run, b: Run) -> bool:
     return any(a.machine_info.get(f) != b.machine_info.get(f) for f in VERSION_FIELDS)
 
 
-def build_history(runs: list[Run], baselines: dict[str, Path | None]) -> History:
+def find_series_steps(s: Series, include_disturbed: bool = False) -> list[Step]:
+    """Change points of ``s`` on its counted runs (all, or the undisturbed and unrecorded), as positions in ``s.runs``.
+
+    A disturbed run's median mixes the code's speed with whatever else held the cores, so by
+    default it is drawn but not counted: one slow disturbed run must not start a "regression".
+    """
+    s.counted = np.array([include_disturbed or not d for d in s.disturbed], dtype=bool)
+    pos = np.flatnonzero(s.counted)
+    if pos.size < 2:
+        return []
+    kept = [s.runs[i] for i in pos]
+    allowed = [k == 0 or code_changed(kept[k - 1], kept[k]) for k in range(len(kept))]
+    steps = find_steps(s.median[pos], seed=zlib.crc32(s.fullname.encode()), allowed=allowed)
+    return [dataclasses.replace(st, index=int(pos[st.index])) for st in steps]
+
+
+def build_history(runs: list[Run], baselines: dict[str, Path | None], include_disturbed: bool = False) -> History:
     by_side: dict[tuple, list[Run]] = {}
     for run in runs:  # runs come oldest first within each machine folder
         by_side.setdefault((run.key, profile_of(run)), []).append(run)
@@ -145,6 +180,5 @@ def build_history(runs: list[Run], baselines: dict[str, Path | None]) -> History
         s.median = np.array([b.median for b in benches])
         s.q1 = np.array([b.q1 for b in benches])
         s.q3 = np.array([b.q3 for b in benches])
-        allowed = [i == 0 or code_changed(s.runs[i - 1], s.runs[i]) for i in range(len(s.runs))]
-        s.steps = find_steps(s.median, seed=zlib.crc32(s.fullname.encode()), allowed=allowed)
-    return History(by_side, series, baselines, references)
+        s.steps = find_series_steps(s, include_disturbed)
+    return History(by_side, series, baselines, references, include_disturbed)

@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from .. import diff as diff_mod
-from ..changepoints import segments
 from ..compare import fmt_time
 from ..machine import KEY_FIELDS
 from .model import QUESTIONS, VERSION_FIELDS, History, Series, profile_of, stamp
@@ -21,7 +20,8 @@ CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:1.2em;color:#222}h1{font
 h2{margin-top:1.6em;border-bottom:1px solid #ccc}h3{margin:1.1em 0 .3em;color:#444}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:middle}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}.slower{color:#c00}.faster{color:#070}
-.muted{color:#888}.diffv{background:#fdd}nav a{margin-right:1em}code,pre{font-size:12px}.key{font-family:monospace}"""
+.muted{color:#888}.diffv{background:#fdd}nav a{margin-right:1em}code,pre{font-size:12px}.key{font-family:monospace}
+.disturbed{color:#c00}tr.disturbed td{background:#fff4f4}"""
 
 # A filter box for the overview: the only script, written here, nothing fetched.
 FILTER_JS = """document.getElementById('filter').addEventListener('input',function(e){
@@ -59,6 +59,17 @@ def versions(run) -> str:
     return " · ".join(f"{short[f]} {mi[f]}" for f in VERSION_FIELDS if mi.get(f) not in (None, "", []))
 
 
+def load_text(run) -> str:
+    """The run's load status with its reason: what a reader needs to trust or discount its numbers."""
+    why = f": {run.load_why}" if run.load_why else ""
+    return f"{run.load_status}{why}"
+
+
+def disturbed_note(runs) -> str:
+    n = sum(r.load_status == "disturbed" for r in runs)
+    return f", <span class=disturbed>{n} disturbed</span>" if n else ""
+
+
 def machine_text(run) -> str:
     mi = run.machine_info
     gpus = ", ".join(mi.get("gpu_models") or []) or "no GPU"
@@ -85,7 +96,7 @@ class Site:
                  f"{len(self.keys)} machine key(s). Each line: the run medians of one machine key and profile, "
                  "oldest to newest; a red bar marks the latest change point the statistics call real "
                  "(benchruns/changepoints.py). <a href=\"regressions.html\">"
-                 f"{len(h.regressions())} real regressions</a>.</p>",
+                 f"{len(h.regressions())} real regressions</a>. {self.disturbed_rule()}</p>",
                  '<p><label>filter <input id="filter" type="search" placeholder="name or group"></label></p>']
         groups: dict[tuple, dict[str, dict[str, Series]]] = {}
         for s in h.series.values():
@@ -114,12 +125,21 @@ class Site:
                     if st is not None:
                         cls = "slower" if st.ratio > 1 else "faster"
                         note = (f' <span class="{cls}">{st.change:+.0%} since {e(s.runs[st.index].commit)}</span>')
-                    cells.append(f"<td>{sparkline(s.median, s.steps)}<br>{fmt_time(s.median[-1])} "
-                                 f"<span class=muted>({len(s.runs)} runs)</span>{note}</td>")
+                    spark = sparkline(s.median, s.steps, disturbed=s.disturbed,
+                                      step_from=[s.before(st) for st in s.steps])
+                    cells.append(f"<td>{spark}<br>{fmt_time(s.median[-1])} "
+                                 f"<span class=muted>({len(s.runs)} runs{disturbed_note(s.runs)})</span>{note}</td>")
                 parts.append(f'<tr class="bench"><td><a href="bench/{slug(fullname)}">{e(s0.name)}</a></td>'
                              f"<td>{e(s0.group)}</td>{''.join(cells)}</tr>")
             parts.append("</table>")
         return page("Benchmark history", "".join(parts), script=FILTER_JS)
+
+    def disturbed_rule(self) -> str:
+        """How disturbed runs are drawn and whether change points count them."""
+        counted = ("counted in change-point detection (--include-disturbed)" if self.h.include_disturbed
+                   else "left out of change-point detection (history --include-disturbed counts them)")
+        return ("Hollow red rings: disturbed runs, during which other processes used the cores "
+                f"(the run's load record, benchruns/load.py); {counted}.")
 
     # --- regressions ---------------------------------------------------------------------
     def regressions(self) -> str:
@@ -138,7 +158,7 @@ class Site:
                 "found by a penalised fit on the ranks of the medians, then a Mann-Whitney test between the runs "
                 "on either side (p &lt; 0.01) and a change of at least 2%. The interval is a bootstrap of the ratio of "
                 "the two segments' medians. Newest first; the diff compares the last run before and the first run "
-                "after the change. How often this reports a step where nothing changed is measured on real runs: "
+                "after the change that the detection counted. How often this reports a step where nothing changed is measured on real runs: "
                 "see README, \"Runs over time\".</p>")
         if rows:
             body += ("<table><tr><th>from</th><th></th><th>change</th><th>95% CI</th><th>median</th><th>benchmark</th>"
@@ -154,7 +174,7 @@ class Site:
         for (key, profile), runs in sorted(self.h.runs.items()):
             last = runs[-1]
             latest_by_key.setdefault(key, last)
-            rows.append(f"<tr><td class=key>{e(key)}</td><td>{e(profile)}</td><td class=num>{len(runs)}</td>"
+            rows.append(f"<tr><td class=key>{e(key)}</td><td>{e(profile)}</td><td class=num>{len(runs)}{disturbed_note(runs)}</td>"
                         f"<td>{e(stamp(runs[0]))} … {e(stamp(last))}</td><td>{e(machine_text(last))}</td>"
                         f"<td>{e(versions(last))}</td></tr>")
         body = ("<table><tr><th>machine key</th><th>profile</th><th>runs</th><th>dates</th><th>machine</th>"
@@ -189,19 +209,19 @@ class Site:
 
     def one_series(self, s: Series) -> str:
         labels = [r.commit for r in s.runs]
-        tips = [f"{r.label}\n{r.commit} {stamp(r)}\nmedian {fmt_time(m)} (IQR {fmt_time(a)}–{fmt_time(b)})"
-                for r, m, a, b in zip(s.runs, s.median, s.q1, s.q3)]
+        tips = [f"{r.label}\n{r.commit} {stamp(r)}\nmedian {fmt_time(m)} (IQR {fmt_time(a)}–{fmt_time(b)})\n"
+                f"load: {load_text(r)}" for r, m, a, b in zip(s.runs, s.median, s.q1, s.q3)]
         marks = []
         base = self.h.baselines.get(s.key)
         for i, r in enumerate(s.runs):
             if base is not None and r.path.name == base.name:
                 marks.append((i, "baseline"))
         svg = chart([{"y": s.median, "lo": s.q1, "hi": s.q3, "color": self.color[s.key], "tips": tips,
-                      "steps": s.steps, "levels": segments(s.median, [st for st in s.steps if st.real])}],
-                    labels, marks=marks)
+                      "steps": s.steps, "step_from": [s.before(st) for st in s.steps], "levels": s.levels(),
+                      "disturbed": s.disturbed}], labels, marks=marks)
         steps = []
         for st in s.steps:
-            a, b = s.runs[st.index - 1], s.runs[st.index]
+            a, b = s.runs[s.before(st)], s.runs[st.index]
             verdict = "real" if st.real else "not significant"
             steps.append(f"<li>{verdict}: {st.change:+.1%} [{st.ci_low - 1:+.1%}, {st.ci_high - 1:+.1%}] (p={st.p:.2g}) "
                          f"between {e(a.commit)} ({e(stamp(a))}) and {e(b.commit)} ({e(stamp(b))}), "
@@ -213,15 +233,20 @@ class Site:
             cls = ' class="diffv"' if prev is not None and v != prev else ""
             prev = v
             b = r.benchmarks[s.fullname]
-            rows.append(f"<tr><td class=num>{i}</td><td>{e(stamp(r))}</td><td>{e(r.commit)}</td>"
+            row_cls = ' class="disturbed"' if r.load_status == "disturbed" else ""
+            load_cls = "disturbed" if r.load_status == "disturbed" else "muted" if r.load_status == "unrecorded" else ""
+            rows.append(f"<tr{row_cls}><td class=num>{i}</td><td>{e(stamp(r))}</td><td>{e(r.commit)}</td>"
                         f"<td class=num>{fmt_time(b.median)}</td><td class=num>{fmt_time(b.q1)}–{fmt_time(b.q3)}</td>"
-                        f"<td class=num>{b.rounds}</td><td{cls}>{e(v)}</td><td class=muted>{e(r.label)}</td></tr>")
-        return (f"<h3><span class=key style=\"color:{self.color[s.key]}\">{e(s.key)}</span>: {len(s.runs)} runs</h3>"
+                        f"<td class=num>{b.rounds}</td><td class=\"{load_cls}\">{e(load_text(r))}</td>"
+                        f"<td{cls}>{e(v)}</td><td class=muted>{e(r.label)}</td></tr>")
+        return (f"<h3><span class=key style=\"color:{self.color[s.key]}\">{e(s.key)}</span>: {len(s.runs)} runs"
+                f"{disturbed_note(s.runs)}</h3>"
                 f"<p>{e(machine_text(s.runs[-1]))}. Line: run medians; band: the rounds' interquartile range in each "
-                "run; shaded: change points (red: real), dashed: the levels between real ones.</p>" + svg
+                "run; shaded: change points (red: real), dashed: the levels between real ones. "
+                f"{self.disturbed_rule()}</p>" + svg
                 + ("<ul>" + "".join(steps) + "</ul>" if steps else "<p class=muted>no change points</p>")
                 + "<details><summary>runs, machines and versions</summary><table><tr><th>#</th><th>date</th>"
-                "<th>commit</th><th>median</th><th>IQR of rounds</th><th>rounds</th><th>versions (changed: red)</th>"
+                "<th>commit</th><th>median</th><th>IQR of rounds</th><th>rounds</th><th>load</th><th>versions (changed: red)</th>"
                 "<th>file</th></tr>" + "".join(rows) + "</table></details>")
 
     def compare_machines(self, group: list[Series]) -> str:

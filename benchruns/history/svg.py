@@ -11,6 +11,7 @@ from ..compare import fmt_time
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 STEP = "#d62728"
+DISTURBED = "#d62728"  # a disturbed run's point: hollow, red-ringed (benchruns/load.py decides)
 
 
 def _f(v: float) -> str:
@@ -22,20 +23,35 @@ def _scale(lo: float, hi: float, a: float, b: float):
     return lambda v: a + (v - lo) / span * (b - a)
 
 
-def sparkline(y, steps, width: int = 150, height: int = 30) -> str:
-    """A trend line of run medians; the latest real change point as a red mark."""
+def _point(x: float, y: float, r: float, color: str, disturbed: bool, tip: str = "") -> str:
+    title = f"<title>{html.escape(tip)}</title>" if tip else ""
+    if disturbed:
+        return (f'<circle class="disturbed" cx="{_f(x)}" cy="{_f(y)}" r="{r + 1:.1f}" fill="#fff" '
+                f'stroke="{DISTURBED}" stroke-width="1.6">{title}</circle>')
+    return f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{r}" fill="{color}">{title}</circle>'
+
+
+def sparkline(y, steps, width: int = 150, height: int = 30, disturbed=None, step_from=None) -> str:
+    """A trend line of run medians; the latest real change point as a red mark, disturbed runs as hollow red rings.
+
+    ``step_from``: per step, the position of the old level's last counted run (default: the run before).
+    """
     y = np.asarray(y, dtype=float)
     n = y.size
     sx = _scale(0, max(n - 1, 1), 3, width - 3)
     sy = _scale(float(y.min()), float(y.max()), height - 3, 3)
     pts = " ".join(f"{_f(sx(i))},{_f(sy(v))}" for i, v in enumerate(y))
     parts = [f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">']
-    real = [s for s in steps if s.real]
+    starts = list(step_from) if step_from is not None else [st.index - 1 for st in steps]
+    real = [(st, a) for st, a in zip(steps, starts) if st.real]
     if real:
-        x = sx(real[-1].index - 0.5)
+        st, a = real[-1]
+        x = sx((a + st.index) / 2)
         parts.append(f'<line x1="{_f(x)}" x2="{_f(x)}" y1="0" y2="{height}" stroke="{STEP}" stroke-width="2"/>')
     parts.append(f'<polyline fill="none" stroke="#333" stroke-width="1.2" points="{pts}"/>')
-    parts.append(f'<circle cx="{_f(sx(n - 1))}" cy="{_f(sy(y[-1]))}" r="2.2" fill="#333"/></svg>')
+    flags = list(disturbed) if disturbed is not None else [False] * n
+    parts += [_point(sx(i), sy(v), 1.6, "#333", True) for i, v in enumerate(y) if flags[i] and i < n - 1]
+    parts.append(_point(sx(n - 1), sy(y[-1]), 2.2, "#333", bool(flags[-1])) + "</svg>")
     return "".join(parts)
 
 
@@ -44,7 +60,9 @@ def chart(lines: list[dict], labels: list[str], width: int = 820, height: int = 
     """Run medians over time: per line its points (with hover text), an optional band, steps and levels.
 
     ``lines``: dicts with y, color, and optionally lo/hi (band), tips (one per point),
-    levels [(start, end, value)], steps [Step]. ``labels``: x tick text per run position.
+    levels [(start, end, value)], steps [Step] with step_from (per step, where the old level's
+    last counted run is; default the run before), disturbed (per point: draw it hollow, red-ringed).
+    ``labels``: x tick text per run position.
     """
     left, right, top, bottom = 70, 10, 10, 34
     n = max(len(line["y"]) for line in lines)
@@ -83,8 +101,9 @@ def chart(lines: list[dict], labels: list[str], width: int = 820, height: int = 
             poly = [f"{_f(sx(i))},{_f(sy(v))}" for i, v in enumerate(hi)]
             poly += [f"{_f(sx(i))},{_f(sy(v))}" for i, v in reversed(list(enumerate(lo)))]
             out.append(f'<polygon points="{" ".join(poly)}" fill="{color}" fill-opacity="0.18" stroke="none"/>')
-        for st in line.get("steps", []):
-            x0, x1 = sx(st.index - 1), sx(st.index)
+        steps = line.get("steps", [])
+        for st, start in zip(steps, line.get("step_from") or [st.index - 1 for st in steps]):
+            x0, x1 = sx(start), sx(st.index)
             color_step = STEP if st.real else "#bbb"
             out.append(f'<rect x="{_f(x0)}" y="{top}" width="{_f(max(x1 - x0, 2))}" height="{height - top - bottom}" '
                        f'fill="{color_step}" fill-opacity="0.15"><title>{"real" if st.real else "not significant"} '
@@ -96,9 +115,8 @@ def chart(lines: list[dict], labels: list[str], width: int = 820, height: int = 
         pts = " ".join(f"{_f(sx(i))},{_f(sy(v))}" for i, v in enumerate(y))
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{pts}"/>')
         tips = line.get("tips") or [""] * y.size
-        for i, v in enumerate(y):
-            out.append(f'<circle cx="{_f(sx(i))}" cy="{_f(sy(v))}" r="2.4" fill="{color}">'
-                       f'<title>{html.escape(tips[i])}</title></circle>')
+        flags = line.get("disturbed") or [False] * y.size
+        out += [_point(sx(i), sy(v), 2.4, color, bool(flags[i]), tips[i]) for i, v in enumerate(y)]
     out.append("</svg>")
     return "".join(out)
 
