@@ -16,6 +16,11 @@ random flip, random 64x64 crop with padding 4) and yields batches of
 - ``test_end_to_end``: each framework's best pipeline feeding the ``cnn`` training
   step in graph mode, beside the same step fed one resident batch: whether input or
   compute bounds training here.
+- ``test_imageops_ideal`` / ``test_tf_image`` / ``test_torchvision`` (pipeline/jpeg-resize/...):
+  each library's own JPEG decoder and image ops, tf.io.decode_jpeg + tf.image in tf.data
+  against torchvision.io.decode_jpeg + transforms.v2 in a DataLoader (0 and 2 workers), with
+  Pillow + numpy as the ideal; decodes and transforms are checked equivalent first. The
+  torchvision cases skip with the reason where torchvision cannot load beside this torch.
 
 On 2 cores, worker processes compete with the main process for the same cores:
 more workers can be slower than none, and the results say so.
@@ -369,3 +374,123 @@ def test_end_to_end(measure, benchmark, profile, device, framework):
                                 step_only_samples_per_s=batch * steps / step_only)
     if benchmark.stats is not None:
         benchmark.extra_info["fed_over_step_only"] = benchmark.stats.stats.median / step_only
+
+
+# --------------------------------------------------------------------------- library image ops
+# jpeg-resize: each library's own JPEG decoder and image ops, as their users write them:
+# torchvision.io.decode_jpeg + transforms.v2 in a DataLoader against tf.io.decode_jpeg +
+# tf.image in tf.data, with Pillow + numpy in a plain loop as the ideal. Decode, resize to
+# 72x72, random 64x64 crop, random flip, normalise (benches/pipelines/imageops.py). Before
+# timing, both sides' decodes and transforms on the same explicit parameters are checked
+# against each other and the reference within the bounds imageops states. On CUDA,
+# torchvision decodes on the GPU (nvjpeg) and TensorFlow runs the image ops there.
+
+# Files per epoch (the first n of the profile's image set) and batch: an epoch takes
+# about 0.1 s in quick, about 1 s in full.
+IMAGEOPS = {"smoke": dict(n=256, batch=32), "quick": dict(n=512, batch=128), "full": dict(n=4096, batch=128)}
+IMAGEOPS_CHECK_N = 8  # files in the equivalence check before timing
+IMAGEOPS_IDEAL_GRID = {p: [dict(device=["cpu"])] for p in ("smoke", "quick", "full")}
+TF_IMAGE_GRID = {
+    # dct: "accurate" is the same IDCT as torchvision and Pillow; "default" is TF's own (INTEGER_FAST).
+    "smoke": [dict(framework=["tensorflow"], num_parallel_calls=["autotune"], dct=["accurate", "default"])],
+    "quick": [dict(framework=["tensorflow"], num_parallel_calls=["autotune"], dct=["accurate"])],
+    "full": [dict(framework=["tensorflow"], num_parallel_calls=["autotune"], dct=["accurate", "default"])],
+}
+TORCHVISION_GRID = {
+    # quick leaves out the workers: each worker imports torch and torchvision afresh (5-10 s with the CUDA build).
+    "smoke": [dict(framework=["torch"], num_workers=[0, 2])],
+    "quick": [dict(framework=["torch"], num_workers=[0])],
+    "full": [dict(framework=["torch"], num_workers=[0, 2])],
+}
+IMAGEOPS_MODE = {"tensorflow": ("tf.data", "tf.image"), "torch": ("DataLoader", "torchvision.v2")}
+
+
+def imageops_files(profile: str, dataset: pdata.Dataset) -> tuple[int, int]:
+    cfg = IMAGEOPS[profile]
+    return min(cfg["n"], dataset.n), cfg["batch"]
+
+
+def imageops_ideal_key(n: int) -> str:
+    from benches.pipelines.imageops import SOURCE
+
+    return f"pipeline/{SOURCE}/{n}"
+
+
+def torchvision_or_skip() -> None:
+    """Skip with the reason (the same line for every case, so -ra reports it once)."""
+    from benches.pipelines.imageops import torchvision_problem
+
+    problem = torchvision_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+_equivalence: dict = {}
+
+
+def imageops_equivalence(dataset, dct: str, device: str) -> dict:
+    """The equivalence check before timing, once per (dct, device, sides) in a process."""
+    from benches.pipelines.imageops import check_equivalence, torchvision_problem
+
+    sides = ("torch",) if torchvision_problem() is None else ()
+    try:
+        import tensorflow  # noqa: F401
+
+        sides += ("tensorflow",)
+    except ImportError:
+        pass
+    key = (dataset.root, dct, device, sides)
+    if key not in _equivalence:
+        _equivalence[key] = check_equivalence(dataset, IMAGEOPS_CHECK_N, dct, device, sides)
+    return _equivalence[key]
+
+
+def run_imageops(measure, benchmark, profile, dataset, framework, device, knobs, dct="accurate"):
+    from benches.pipelines.imageops import SOURCE
+
+    if framework == "tensorflow":
+        from benches.pipelines import tfimage_pipelines as impl
+    else:
+        from benches.pipelines import tv_pipelines as impl
+    seen = imageops_equivalence(dataset, dct, device)
+    n, batch = imageops_files(profile, dataset)
+    pipeline = impl.build(dataset, n, batch, impl.Knobs(**knobs), device)
+    mode, transforms = IMAGEOPS_MODE[framework]
+    try:
+        with PeakRss() as rss:
+            measure(pipeline.run_epoch, framework=framework, device=device, group=f"pipeline/{SOURCE}/{device}",
+                    samples=n, ideal=imageops_ideal_key(n) if device == "cpu" else None, mode=mode,
+                    transforms=transforms, workload=WORKLOAD, batch=batch, source=SOURCE, epoch="steady",
+                    **{"pass": "input"}, **knobs)
+    finally:
+        pipeline.close()
+    record_epoch_facts(benchmark, pipeline.first_batch_s[1:] or pipeline.first_batch_s, rss.peak)
+    benchmark.extra_info["equivalence"] = {k: [round(v, 6) for v in pair] for k, pair in seen.items()}
+
+
+@pytest.mark.grid(IMAGEOPS_IDEAL_GRID)
+def test_imageops_ideal(measure, benchmark, profile, dataset, device):
+    """The jpeg-resize reference: Pillow decodes and resizes, numpy crops, flips, normalises; files in order."""
+    from benches.pipelines.imageops import SOURCE, PilResizeLoop, jpeg_files
+
+    n, batch = imageops_files(profile, dataset)
+    loop = PilResizeLoop(jpeg_files(dataset, n)[0], batch, SEED)
+    with PeakRss() as rss:
+        measure(loop.run_epoch, framework="numpy", device=device, group=f"pipeline/{SOURCE}/{device}", samples=n,
+                sets_ideal=imageops_ideal_key(n), mode="ideal", transforms="PIL+numpy", workload=WORKLOAD,
+                batch=batch, source=SOURCE, epoch="steady", **{"pass": "input"})
+    record_epoch_facts(benchmark, [], rss.peak)
+
+
+@pytest.mark.grid(TF_IMAGE_GRID)
+def test_tf_image(measure, benchmark, profile, dataset, framework, device, num_parallel_calls, dct):
+    """tf.io.decode_jpeg + tf.image (resize, random crop, random flip, normalise) in tf.data, AUTOTUNE."""
+    run_imageops(measure, benchmark, profile, dataset, framework, device,
+                 dict(num_parallel_calls=num_parallel_calls, dct=dct), dct=dct)
+
+
+@pytest.mark.grid(TORCHVISION_GRID)
+def test_torchvision(measure, benchmark, profile, dataset, framework, device, num_workers):
+    """torchvision.io.decode_jpeg + transforms.v2 in a DataLoader; on CUDA decode_jpeg(device="cuda")."""
+    torchvision_or_skip()
+    run_imageops(measure, benchmark, profile, dataset, framework, device, dict(num_workers=num_workers))

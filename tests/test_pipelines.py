@@ -164,3 +164,156 @@ def test_cache_is_reused_and_rebuilt(tmp_path):
         assert pdata.is_complete(rebuilt.root, n, 5), damage
         assert json.loads(manifest.read_text())["n"] == n
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp or build leftovers"
+
+
+# --------------------------------------------------------------------------- jpeg-resize: torchvision and tf.image
+
+from benches.pipelines import imageops  # noqa: E402
+from benches.pipelines import tfimage_pipelines  # noqa: E402
+
+
+def needs_torchvision():
+    problem = imageops.torchvision_problem()
+    if problem:
+        pytest.skip(problem)
+    from benches.pipelines import tv_pipelines
+
+    return tv_pipelines
+
+
+def usable_sides() -> tuple[str, ...]:
+    return (("torch",) if imageops.torchvision_problem() is None else ()) + ("tensorflow",)
+
+
+def test_torchvision_requirement_names_both_versions():
+    requires = ["numpy", "torch (==2.13.0)", "pillow (!=8.3.*,>=5.3.0)", "gdown (>=4.7.3) ; extra == 'gdown'"]
+    assert imageops.requirement_problem("0.28.0", requires, "2.13.0") is None
+    # PEP 440: a local build label does not break ==, so the CPU wheel passes this check (its import fails later).
+    assert imageops.requirement_problem("0.28.0", requires, "2.13.0+cpu") is None
+    problem = imageops.requirement_problem("0.28.0", requires, "2.14.1")
+    assert "torchvision 0.28.0" in problem and "torch 2.14.1" in problem and "==2.13.0" in problem
+    assert "\n" not in problem
+    assert imageops.requirement_problem("0.28.0", ["torchaudio==2.14.1", "torch ; extra == 'x'"], "2.13.0") is None
+    assert imageops.requirement_problem("0.28.0", None, "2.13.0") is None
+
+
+def test_torchvision_problem_is_one_line_with_both_versions_or_none():
+    """In the default .venv (CPU torch wheel) the reason names both versions and the fix; in .venv-pypi, None."""
+    import importlib.metadata
+
+    import torch
+
+    problem = imageops.torchvision_problem()
+    if problem is None:
+        from torchvision.io import decode_jpeg  # noqa: F401  (it does import)
+        return
+    assert "\n" not in problem
+    try:
+        version = importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        assert "not installed" in problem
+        return
+    assert (f"torchvision {version}" in problem and torch.__version__ in problem) or "triton" in problem
+
+
+def test_bounds_are_derived_and_enforced():
+    """The transform tolerance follows from the decode bound; one level past a bound fails the check."""
+    accurate = imageops.transform_bound(imageops.SAME_IDCT)
+    assert accurate.max == pytest.approx((1 + 1.01) / (255 * float(pdata.STD.min())) + imageops.FLOAT_SLACK)
+    assert imageops.transform_bound(imageops.FAST_IDCT).max > accurate.max
+    a = np.zeros((2, 4, 4, 3))
+    b = a.copy()
+    b[0, 0, 0, 0] = imageops.SAME_IDCT.max
+    assert imageops.assert_within(a, b, imageops.SAME_IDCT, "x")[0] == imageops.SAME_IDCT.max
+    b[0, 0, 0, 0] += 1
+    with pytest.raises(AssertionError, match="max"):
+        imageops.assert_within(a, b, imageops.SAME_IDCT, "x")
+    with pytest.raises(AssertionError, match="mean"):  # small everywhere, but on average too far
+        imageops.assert_within(a, a + 0.9, imageops.SAME_IDCT, "x")
+    with pytest.raises(AssertionError, match="shape"):
+        imageops.assert_within(a, a[:1], imageops.SAME_IDCT, "x")
+
+
+@pytest.mark.parametrize("dct", ["accurate", "default"])
+def test_decoders_and_transforms_agree(dataset, dct):
+    """tf.io.decode_jpeg (and torchvision where it runs) against Pillow, then the transforms on the same
+    explicit crops and flips against each other and the Pillow/numpy reference (bounds: imageops)."""
+    seen = imageops.check_equivalence(dataset, 32, dct, "cpu", usable_sides())
+    decode_max, decode_mean = seen["decode tf.image vs Pillow"]
+    if dct == "accurate":  # the same ISLOW IDCT in the same libjpeg-turbo: identical here
+        assert decode_max == 0
+    else:  # INTEGER_FAST: measured 10 levels at most, 1.11 on average (256 files)
+        assert 0 < decode_max <= imageops.FAST_IDCT.max and decode_mean > imageops.SAME_IDCT.mean
+    assert "batch tf.image vs reference" in seen
+
+
+def test_torchvision_agrees_with_tf_image_on_the_same_parameters(dataset):
+    needs_torchvision()
+    seen = imageops.check_equivalence(dataset, 64, "accurate", "cpu", ("torch", "tensorflow"))
+    assert seen["decode torchvision vs Pillow"] == (0.0, 0.0)  # both libjpeg-turbo ISLOW with fancy upsampling
+    assert seen["decode torchvision vs tf.image"][0] == 0.0
+    # Identical decodes: what is left is torchvision's uint8 resize rounding (at most about one level).
+    max_diff, mean_diff = seen["batch torchvision vs tf.image"]
+    assert 0 < max_diff <= imageops.transform_bound(imageops.Bound(0, 0)).max
+    assert mean_diff < max_diff
+
+
+def check_random_epoch(pipeline, resized_of, n):
+    """Every sample once, NHWC float32; each sample of the first batch is a crop and flip of its resized image."""
+    x, y, idx, x0, _, i0 = collect(pipeline, 0)
+    assert sorted(idx.tolist()) == list(range(n))
+    assert x.shape == (n, 64, 64, 3) and x.dtype == np.float32 and y.dtype == np.int64
+    for sample, index in zip(x0[:8], i0[:8]):
+        assert imageops.matches_a_candidate(sample, resized_of(int(index))), f"sample {index}"
+
+
+def test_tf_image_pipeline_epoch(dataset):
+    import tensorflow as tf
+
+    n = 96
+    paths = imageops.jpeg_files(dataset, n)[0]
+    pipeline = tfimage_pipelines.build(dataset, n, BATCH, tfimage_pipelines.Knobs())
+    try:
+        check_random_epoch(pipeline, lambda i: tfimage_pipelines.resize(
+            tfimage_pipelines.decode(tf.io.read_file(paths[i]))).numpy(), n)
+    finally:
+        pipeline.close()
+
+
+@pytest.mark.timeout(120, method="signal")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_torchvision_pipeline_epoch(dataset, num_workers):
+    tv = needs_torchvision()
+    n = 96
+    paths = imageops.jpeg_files(dataset, n)[0]
+    pipeline = tv.build(dataset, n, BATCH, tv.Knobs(num_workers=num_workers))
+    try:
+        check_random_epoch(pipeline, lambda i: tv.resize(tv.decoded([paths[i]])[0]).permute(1, 2, 0).numpy(), n)
+    finally:
+        pipeline.close()
+
+
+def test_pil_ideal_loop(dataset):
+    n = 40
+    paths = imageops.jpeg_files(dataset, n)[0]
+    loop = imageops.PilResizeLoop(paths, 16, 0)
+    assert loop.run_epoch() == n and loop.epoch == 1
+    params = pdata.augment_params(0, 0, np.arange(3))
+    out = imageops.crop_flip_normalise(np.stack([imageops.pil_resized(p) for p in paths[:3]]), params)
+    for k in range(3):
+        assert imageops.matches_a_candidate(out[k], imageops.pil_resized(paths[k]))
+    assert not imageops.matches_a_candidate(out[0] + 0.01, imageops.pil_resized(paths[0]))
+
+
+def test_cuda_decode_and_tf_gpu_path(dataset):
+    """decode_jpeg(device="cuda") (nvjpeg) and TF's GPU image ops against the CPU reference and each other."""
+    needs_torchvision()
+    import tensorflow as tf
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: torch.cuda.is_available() is False")
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees no GPU")
+    seen = imageops.check_equivalence(dataset, 32, "accurate", "cuda", ("torch", "tensorflow"))
+    assert "batch torchvision vs tf.image" in seen

@@ -8,6 +8,12 @@
 - ``tf_pipelines`` / ``torch_pipelines``: one builder per framework. Import each only
   where its framework is present; ``torch_pipelines`` must stay free of TensorFlow,
   because DataLoader workers import it in fresh processes.
+- ``imageops``: the jpeg-resize pipeline with each library's own image ops (decode, resize,
+  random crop and flip, normalise): its spec, the decode and transform bounds with why,
+  the Pillow/numpy reference and ideal, the equivalence check, and whether torchvision
+  can run beside this torch. ``tfimage_pipelines`` (tf.io.decode_jpeg + tf.image) and
+  ``tv_pipelines`` (torchvision.io.decode_jpeg + transforms.v2; import it only once
+  ``imageops.torchvision_problem()`` is None) build them.
 
 Every pipeline yields batches ``(x, label, index)``: x float32 (NHWC for TensorFlow,
 NCHW for torch), label int64, and the source sample index, so a test can check that
