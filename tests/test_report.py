@@ -341,6 +341,51 @@ def test_worker_scaling_ignores_autotune_and_keeps_the_best_per_count():
     assert points == [(1, 120.0), (2, 150.0)]
 
 
+# --- torchvision rows in claim 5; mixed precision in claims 1 and 2 -----------------------------
+
+def _run_doc(benches, machine=None) -> dict:
+    return {"machine_info": dict(machine or MACHINE), "commit_info": {"id": "c0ffee0000000000", "dirty": False},
+            "benchmarks": benches, "datetime": "2026-12-02T12:00:00+00:00", "version": "5.1.0"}
+
+
+def library_ops_benches(torchvision=True):
+    out, n = [], 512
+    cases = [("numpy", "ideal", "PIL+numpy", {}, 2000.0), ("tensorflow", "tf.data", "tf.image",
+                                                            {"num_parallel_calls": "autotune", "dct": "accurate"}, 2600.0)]
+    if torchvision:
+        cases += [("torch", "DataLoader", "torchvision.v2", {"num_workers": 0}, 1500.0),
+                  ("torch", "DataLoader", "torchvision.v2", {"num_workers": 2}, 2100.0)]
+    for fw, mode, ops, knobs, sps in cases:
+        info = {"framework": fw, "mode": mode, "transforms": ops, "device": "cpu", "workload": "images-3x64x64",
+                "pass": "input", "batch": 128, "threads": 2, "source": "jpeg-resize", "epoch": "steady",
+                "samples_per_s": sps, "fraction_of_ideal": sps / 2000.0, **knobs}
+        if fw == "torch":
+            info["equivalence"] = {"decode torchvision vs tf.image": [0.0, 0.0],
+                                   "batch torchvision vs tf.image": [0.0175, 0.0055]}
+        knob = "-".join(str(v) for v in knobs.values())
+        out.append(bench("pipeline/jpeg-resize/cpu", f"test_library_ops[cpu-{fw}-{knob}]", n / sps, info))
+    return out
+
+
+def test_claim_5_compares_torchvision_with_tf_image_where_the_run_has_them(tmp_path):
+    c5 = judge(Benches([as_run(_run_doc(library_ops_benches()), tmp_path)]))[4]
+    assert c5.verdict == "supported" and (c5.supports, c5.contradicts) == (1, 0)
+    finding = next(f for f in c5.findings if f.startswith("jpeg-resize"))
+    assert "tf.data + tf.image is 1.2× faster than DataLoader + torchvision.v2" in finding
+    assert "decoded pixels max |diff| 0 levels, transformed batches max |diff| 0.0175" in finding
+    rows = {r[2]: r for r in c5.tables[0].rows}
+    assert rows["DataLoader + torchvision.v2"][3] == "num_workers=2" and rows["DataLoader + torchvision.v2"][5] == "1.05"
+    lines = c5.plots[0]["scaling"]
+    assert [s["label"] for s in lines] == ["DataLoader + torchvision.v2 · jpeg-resize"]
+    assert lines[0]["points"] == [(0, 1500.0), (2, 2100.0)]
+
+
+def test_claim_5_says_why_torchvision_rows_are_missing(tmp_path):
+    c5 = judge(Benches([as_run(_run_doc(library_ops_benches(torchvision=False)), tmp_path)]))[4]
+    assert c5.verdict == C.NOT_MEASURED
+    assert any("torchvision did not" in n and "make venv-pypi" in n for n in c5.notes)
+
+
 # --- the run's load status ------------------------------------------------------------------
 
 

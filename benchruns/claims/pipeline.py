@@ -31,6 +31,31 @@ def _sps(item: Item):
     return _num(item.get("samples_per_s"))
 
 
+FRAMEWORK_PIPELINE = {"tensorflow": "tf.data", "torch": "DataLoader"}
+LIBRARY_OPS = "jpeg-resize"  # test_tf_image / test_torchvision: each library's JPEG decoder and image ops
+
+
+def _label(item: Item) -> str:
+    """'tf.data', 'DataLoader', or with the library's image ops: 'DataLoader + torchvision.v2'."""
+    mode = item.get("mode") or FRAMEWORK_PIPELINE.get(item.get("framework"), item.get("framework"))
+    ops = item.get("transforms")
+    return f"{mode} + {ops}" if ops and mode != "ideal" else str(mode)
+
+
+def _equivalence_text(item: Item) -> str:
+    """The equivalence check measured before timing, as the torchvision case records it."""
+    seen = item.get("equivalence")
+    if not isinstance(seen, dict):
+        return ""
+    parts = []
+    for key, what, unit in (("decode torchvision vs tf.image", "decoded pixels", " levels"),
+                            ("batch torchvision vs tf.image", "transformed batches", "")):
+        pair = seen.get(key)
+        if isinstance(pair, (list, tuple)) and pair and _num(pair[0]) is not None:
+            parts.append(f"{what} max |diff| {pair[0]:.3g}{unit}")
+    return f"; checked before timing on the same crops and flips: {', '.join(parts)}" if parts else ""
+
+
 def claim_5(benches: Benches) -> Claim:
     c = Claim(
         5, "Input pipelines",
@@ -39,7 +64,10 @@ def claim_5(benches: Benches) -> Claim:
         "the best DataLoader configuration on the same source; a comparison supports the claim when tf.data is "
         "not slower per sample beyond noise. Both are shown as a fraction of the numpy ideal (the same batches "
         "produced by plain numpy in the same run), with the time to the first batch and how throughput scales "
-        "with workers (num_workers / num_parallel_calls).",
+        "with workers (num_workers / num_parallel_calls). Where the run has them, pipeline/jpeg-resize/<device> "
+        "sets each library's own JPEG decoding and image ops against each other (tf.io.decode_jpeg + tf.image "
+        "in tf.data, torchvision.io.decode_jpeg + transforms.v2 in a DataLoader; Pillow + numpy is the ideal), "
+        "after a check that both decode and transform the same files alike.",
     )
     items = benches.select("pipeline") + benches.select("pipeline-e2e")
     first_epoch = benches.select("pipeline-first-epoch")
@@ -56,14 +84,18 @@ def claim_5(benches: Benches) -> Claim:
             source = "e2e " + source
         ideal = next((i for i in members if i.get("mode") == "ideal" or i.get("framework") == "numpy"), None)
         best = {}
-        for fw, mode in (("tensorflow", "tf.data"), ("torch", "DataLoader")):
+        for fw in ("tensorflow", "torch"):
             cands = [i for i in members if i.get("framework") == fw and i.get("epoch", "steady") != "first"]
             if cands:
                 best[fw] = max(cands, key=lambda i: _sps(i) or 1 / i.bench.median)
             pts = _scaling_points(cands)
             if len(pts) > 1:
-                scaling.append({"device": device, "label": f"{mode} · {source}", "framework": fw, "points": pts,
-                                "ideal": _sps(ideal) if ideal else None, "knob": _knob(cands[0])[0]})
+                scaling.append({"device": device, "label": f"{_label(cands[0])} · {source}", "framework": fw,
+                                "points": pts, "ideal": _sps(ideal) if ideal else None, "knob": _knob(cands[0])[0]})
+        if source == LIBRARY_OPS and "tensorflow" in best and "torch" not in best:
+            c.notes.append(f"{_prefix(device, devices)}{LIBRARY_OPS}: tf.image ran but torchvision did not (its cases "
+                           "skip where torchvision cannot load beside the installed torch, e.g. the CPU wheel; "
+                           "`make venv-pypi` builds the environment PyPI serves, where it runs).")
         for fw, item in best.items():
             frac = _num(item.get("fraction_of_ideal"))
             if frac is None and ideal is not None and _sps(item) and _sps(ideal):
@@ -74,17 +106,18 @@ def claim_5(benches: Benches) -> Claim:
                       and i.bench.group.split("/")[1:2] == group.split("/")[1:2]]
                 ttfb = next((_num(i.get("time_to_first_batch_s")) for i in fe if _num(i.get("time_to_first_batch_s"))), None)
             knob = _knob(item)
-            rows.append([str(device), source, item.get("mode") or fw, f"{knob[0]}={knob[1]}" if knob[0] else "",
+            rows.append([str(device), source, _label(item), f"{knob[0]}={knob[1]}" if knob[0] else "",
                          fmt_num(_sps(item)), f"{frac:.2f}" if frac is not None else "n/a",
                          fmt_time(ttfb) if ttfb is not None else "n/a",
                          fmt_num((_num(item.get("peak_rss_bytes")) or 0) / 2**20) + " MiB" if _num(item.get("peak_rss_bytes")) else "n/a"])
-            plot_rows.append({"device": device, "source": source, "framework": fw, "label": item.get("mode") or fw,
+            plot_rows.append({"device": device, "source": source, "framework": fw, "label": _label(item),
                               "fraction": frac})
         if "tensorflow" in best and "torch" in best:
-            cmp = per_sample_time_ratio(best["tensorflow"], best["torch"], "tf.data", "DataLoader")
+            cmp = per_sample_time_ratio(best["tensorflow"], best["torch"], _label(best["tensorflow"]),
+                                        _label(best["torch"]))
             c.count(cmp.outcome != "slower", cmp)
             c.findings.append(f"{_prefix(device, devices)}{source}: {cmp.plain()}; time per sample {cmp.value:.3g} "
-                              f"{cmp.ci_text()} ({', '.join(cmp.evidence)})")
+                              f"{cmp.ci_text()}{_equivalence_text(best['torch'])} ({', '.join(cmp.evidence)})")
     if rows:
         c.tables.append(Table(["device", "source", "pipeline", "best setting", "samples/s", "fraction of ideal",
                                "time to first batch", "peak RSS"], rows, "Best configuration per pipeline"))
