@@ -19,6 +19,8 @@ RESULTS ?= results
 FORMAT ?= table
 THRESHOLD ?= 10%
 REPEAT ?= 4
+DESIGN ?= alternate
+TURN_TIME ?= 0.1
 K ?=
 OUT ?= build
 
@@ -27,7 +29,7 @@ TOOL := $(PYTHON) -m benchruns
 opt = $(if $(2),$(1) $(2))
 
 .DEFAULT_GOAL := help
-.PHONY: help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs clean
+.PHONY: noise-study help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -86,8 +88,11 @@ gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
 	$(TOOL) diff $(A) $(B) $(ARGS)
 
-ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=4 worker pairs), then gate
-	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=4 pairs, DESIGN=alternate|duet, TURN_TIME=0.1 s)
+	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --design=$(DESIGN) --turn-time=$(TURN_TIME) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+
+noise-study: $(DEPS) ## A/A worker pairs per design and time per turn: where ab's noise is (about 30 min; run alone)
+	$(TOOL) noise-study --out=$(OUT)/noise_study_record.json --docs-prefix=$(OUT)/noise_study $(ARGS)
 
 error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)
 	$(TOOL) error-rates $(if $(RUNS),$(RUNS),--processes tests/data/processes_quick_741e8b6.json) $(call opt,--slow,$(if $(SLOW),"$(SLOW)")) $(ARGS)

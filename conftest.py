@@ -400,7 +400,7 @@ def _writable_folder(folder: Path) -> Path:
 
 def _load_window(item):
     """Bracket a benchmark's call with load readings: what else used the machine meanwhile."""
-    meter = getattr(item.config, "tfpt", {}).get("load")
+    meter = getattr(getattr(item, "config", None), "tfpt", {}).get("load")
     bench = getattr(item, "funcargs", {}).get("benchmark") if meter else None
     if bench is None:
         return contextlib.nullcontext()

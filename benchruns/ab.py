@@ -36,6 +36,7 @@ folder, never into results/.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import selectors
@@ -48,6 +49,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import compare, gate
 from . import load as machine_load
 from .runs import BadInput, Run, load_run
@@ -56,7 +59,9 @@ DESIGNS = ("alternate", "duet")
 DEFAULT_DESIGN = "alternate"
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
 # measured trade-off between this, the number of pairs and the design.
-DEFAULT_TURN_TIME = 0.03
+# 0.1 s: the lowest spread between pairs in the noise study (alternate 0.03/0.1/0.3/1 s: median sd of
+# log(B/A) 20/15/16/16%; duet 20/17/23/19%), at no more time per pair than 0.03 s.
+DEFAULT_TURN_TIME = 0.1
 MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
@@ -403,8 +408,11 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     plugin_dir.mkdir(exist_ok=True)
     (plugin_dir / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
     rng = random.Random(seed)
-    firsts = ["A", "B"] * ((repeat + reruns + 1) // 2)
-    rng.shuffle(firsts)  # balanced: half the pairs start with each side
+    firsts = ["A", "B"] * ((repeat + 1) // 2)
+    rng.shuffle(firsts)  # balanced: half the pairs start with each side (and half of any replacements)
+    extra = ["A", "B"] * ((reruns + 1) // 2)
+    rng.shuffle(extra)
+    firsts = firsts[:repeat] + extra
     done: list[Pair] = []
     draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []
@@ -456,6 +464,30 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     return done
 
 
+def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair], used: list[Pair]) -> None:
+    """The job's summary (for the docs' table of real jobs): verdict, flags, MDEs, wall time, loads."""
+    rows = cmp.rows
+    record = {
+        "base": args.base_ref or args.base_python, "cand": "working tree", "k": args.k,
+        "design": getattr(args, "design", DEFAULT_DESIGN), "turn_time": getattr(args, "turn_time", DEFAULT_TURN_TIME),
+        "pairs": len(used), "disturbed_pairs": sum(p.disturbed for p in pairs), "exit": code,
+        "included_disturbed": bool(getattr(args, "include_disturbed", False)),
+        "verdict": {0: "passed", 1: "FAILED"}.get(code, "not decided"),
+        "benchmarks": len(rows), "flagged": [r.name for r in rows if r.verdict == "slower"],
+        "gateable": sum(r.gateable for r in rows), "median_mde": float(np.median([r.mde for r in rows])) if rows else None,
+        "ratios": {r.name: [round(r.ratio, 4), None if not np.isfinite(r.mde) else round(r.mde, 4), r.verdict]
+                   for r in rows},
+        "wall_s": round(wall, 1), "loads": [p.load for p in pairs],
+        "machine": {k: used[0].runs["B"].machine_info.get(k) for k in ("cpu_model", "cpu_count", "threads",
+                                                                        "torch_version", "tensorflow_version")}
+        if used else {},
+        "base_versions": {k: used[0].runs["A"].machine_info.get(k) for k in ("torch_version", "tensorflow_version")}
+        if used else {},
+        "commit": (used[0].runs["B"].commit_info or {}).get("id", "")[:7] if used else "",
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
 def keep_files(tmp: Path, keep: str | None) -> None:
     """Copy the workers' run JSON and logs to ``keep`` (never into results/: they are A/B material)."""
     if not keep:
@@ -473,6 +505,8 @@ def main(args) -> int:
     thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
     if getattr(args, "keep", None) and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
         raise BadInput(f"--keep {args.keep}: exists and is not empty; nothing is overwritten, pass a new folder")
+    if getattr(args, "record", None) and Path(args.record).exists():
+        raise BadInput(f"--record {args.record}: exists; nothing is overwritten, pass a new file")
     if args.repeat < 2:
         raise BadInput(f"bad --repeat value {args.repeat}: at least 2 worker pairs (3 or more to gate)")
     if not args.base_ref and not args.base_python:
@@ -540,6 +574,8 @@ def main(args) -> int:
     text, code = gate.report(cmp, args.format, getattr(args, "strict", False))
     print(text)
     wall = time.monotonic() - started
+    if getattr(args, "record", None):
+        write_record(Path(args.record), args, cmp, code, wall, pairs, used)
     print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), design "
           f"{getattr(args, 'design', DEFAULT_DESIGN)}, {getattr(args, 'turn_time', DEFAULT_TURN_TIME):g} s per turn, "
           f"wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)

@@ -121,10 +121,13 @@ def build_parser() -> Parser:
     p.add_argument("--design", choices=("alternate", "duet"), default="alternate",
                    help="alternate: the two workers take turns on all cores (A B B A ...); duet: both run each "
                    "benchmark at the same time, each pinned to half of the cores with threads to match")
-    p.add_argument("--turn-time", type=_turn_time, default=0.03, metavar="SECONDS",
-                   help="seconds of rounds per benchmark and turn (--benchmark-max-time; default 0.03)")
+    p.add_argument("--turn-time", type=_turn_time, default=0.1, metavar="SECONDS",
+                   help="seconds of rounds per benchmark and turn (--benchmark-max-time; default 0.1, chosen by "
+                   "the noise study: docs/gate.md)")
     p.add_argument("--include-disturbed", action="store_true",
                    help="judge pairs during whose turns other processes used the cores (left out by default)")
+    p.add_argument("--record", metavar="FILE", help="write the job's summary (verdict, MDEs, wall time, loads) "
+                   "as JSON to FILE (a new file), e.g. for the docs' table of real jobs")
     _judge_options(p)
 
     p = sub.add_parser("history", help="a static site of runs over time: trends, change points, machines",
@@ -160,6 +163,11 @@ def build_parser() -> Parser:
     p.add_argument("--pairs", type=int, default=5, help="worker pairs per paired job (default 5)")
     p.add_argument("--window", type=int, default=8, help="base runs per unpaired job (default 8)")
     p.add_argument("--new", type=int, default=1, help="new runs per unpaired job (default 1)")
+    p.add_argument("--table", metavar="FILE", help="also write the docs' table (designs x alpha x guard) to FILE")
+    p.add_argument("--no-guard", action="store_true",
+                   help="drop the 'every process agrees' condition, to measure what it buys")
+    p.add_argument("--include-disturbed", action="store_true",
+                   help="accept runs that are disturbed or have no load record (refused by default)")
     _judge_options(p, fmt=False)
 
     p = sub.add_parser("noise-study", help="A/A jobs per pair design and time per turn: where ab's noise is",
@@ -176,6 +184,13 @@ def build_parser() -> Parser:
     p.add_argument("--m-job", type=int, default=100, help="benchmarks in the job the MDE is for (default 100)")
     p.add_argument("--docs-prefix", help="write the docs' tables as PREFIX_summary.json and PREFIX_benchmarks.json")
     _judge_options(p, fmt=False)
+
+    p = sub.add_parser("ab-jobs", help="the docs' table of real ab jobs from their --record files",
+                       description="One row per `ab --record` file: verdict, flags, gateable count, median MDE, "
+                       "pairs and wall time, as a docs data table (benchruns/abjobs.py).")
+    p.add_argument("records", nargs="+", metavar="LABEL=FILE", help="a job's label and its record file")
+    p.add_argument("--out", required=True, help="the table file to write (docs/data/...)")
+    p.add_argument("--source", help="what measured it (the command), for the table's caption")
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
     sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
@@ -295,6 +310,12 @@ def cmd_report(argv) -> int:
     return int(report.main(argv) or 0)
 
 
+def cmd_ab_jobs(args) -> int:
+    from . import abjobs
+
+    return abjobs.main(args)
+
+
 def cmd_noise_study(args) -> int:
     from . import noisestudy
 
@@ -312,6 +333,7 @@ COMMANDS = {
     "ab": cmd_ab,
     "error-rates": cmd_error_rates,
     "noise-study": cmd_noise_study,
+    "ab-jobs": cmd_ab_jobs,
 }
 
 

@@ -48,6 +48,7 @@ class Processes:
     groups: dict[str, str]
     names: dict[str, str]
     medians: dict[str, list]
+    loads: list[str] | None = None  # load status of each process's run: only "undisturbed" is quoted
 
     @property
     def count(self) -> int:
@@ -56,7 +57,7 @@ class Processes:
     def to_json(self) -> dict:
         return {"what": "run medians (seconds) of real pytest processes of one commit, one per run file",
                 "commit": self.commit, "machine_key": self.machine_key, "profile": self.profile,
-                "sources": self.sources,
+                "sources": self.sources, "loads": self.loads,
                 "benchmarks": {k: {"name": self.names[k], "group": self.groups[k], "medians": v}
                                for k, v in self.medians.items()}}
 
@@ -65,11 +66,17 @@ class Processes:
         b = doc["benchmarks"]
         return cls(doc["commit"], doc["machine_key"], doc["profile"], doc["sources"],
                    {k: v["group"] for k, v in b.items()}, {k: v["name"] for k, v in b.items()},
-                   {k: v["medians"] for k, v in b.items()})
+                   {k: v["medians"] for k, v in b.items()}, doc.get("loads"))
 
 
-def collect(paths) -> Processes:
+def collect(paths, include_disturbed: bool = False) -> Processes:
+    """Run medians of real runs of one commit; a disturbed run is refused (it would calibrate on noise
+    that a quiet machine does not have), and so is one with no load record unless asked."""
     runs = [load_run(p) for p in paths]
+    for run in runs:
+        if run.load_status != "undisturbed" and not include_disturbed:
+            raise BadInput(f"{run.path}: {run.load_status} run ({run.load_why}); error rates are calibrated on "
+                           "undisturbed runs only (pass --include-disturbed to use it anyway)")
     if len(runs) < 4:
         raise BadInput(f"{len(runs)} run file(s): error rates need at least 4 processes of one commit (10 or more "
                        "for figures worth quoting)")
@@ -81,7 +88,8 @@ def collect(paths) -> Processes:
     ref = {n: next(r.benchmarks[n] for r in runs if n in r.benchmarks) for n in names}
     medians = {n: [r.benchmarks[n].median if n in r.benchmarks else None for r in runs] for n in names}
     return Processes(runs[0].commit, runs[0].key, runs[0].profile, [r.label for r in runs],
-                     {n: ref[n].group for n in names}, {n: ref[n].name for n in names}, medians)
+                     {n: ref[n].group for n in names}, {n: ref[n].name for n in names}, medians,
+                     [r.load_status for r in runs])
 
 
 @dataclass
@@ -99,7 +107,7 @@ class Rates:
 
 def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 5, jobs: int = JOBS,
              slow: str = "", slowdown: float = SLOWDOWN, alpha: float = ALPHA, seed: int = SEED,
-             new_runs: int = 1) -> Rates:
+             new_runs: int = 1, guard: bool = True) -> Rates:
     """Resampled jobs of the gate on real process medians (see the module docstring)."""
     names = [n for n, v in procs.medians.items() if all(x is not None for x in v)]
     need = 2 * per_side if paired else per_side + new_runs
@@ -118,13 +126,13 @@ def simulate(procs: Processes, thresholds, paired: bool = True, per_side: int = 
     for j in range(jobs):
         pick = rng.choice(procs.count, size=need, replace=False)
         base, cand = logs[:, pick[:per_side]], logs[:, pick[per_side:]]
-        tested, _, verdicts = judge(base, cand, limits, alpha, paired)
+        tested, _, verdicts = judge(base, cand, limits, alpha, paired, guard)
         flagged = verdicts == "slower"
         flag_null += flagged
         fails += bool(flagged.any())
         mdes[j] = tested.mde
         if slowed:
-            flag_slow += judge(base, cand + shift, limits, alpha, paired)[2] == "slower"
+            flag_slow += judge(base, cand + shift, limits, alpha, paired, guard)[2] == "slower"
     return Rates(
         design="paired" if paired else "unpaired", jobs=jobs, per_side=per_side, new_runs=new_runs,
         false_alarm=fails / jobs,
@@ -162,14 +170,46 @@ def main(args) -> int:
     if args.processes:
         procs = Processes.from_json(json.loads(Path(args.processes).read_text(encoding="utf-8")))
     else:
-        procs = collect(args.runs)
+        procs = collect(args.runs, getattr(args, "include_disturbed", False))
     if args.save:
         out = Path(args.save)
         if out.exists():
             raise BadInput(f"{out}: exists; pass another --save path (nothing is overwritten)")
         out.write_text(json.dumps(procs.to_json(), indent=1) + "\n", encoding="utf-8")
-    rates = [simulate(procs, thresholds, True, args.pairs, args.jobs, args.slow, alpha=args.alpha),
+    guard = not getattr(args, "no_guard", False)
+    rates = [simulate(procs, thresholds, True, args.pairs, args.jobs, args.slow, alpha=args.alpha, guard=guard),
              simulate(procs, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha,
-                      new_runs=args.new)]
+                      new_runs=args.new, guard=guard)]
     print(render(procs, rates, thresholds))
+    if getattr(args, "table", None):
+        write_table(Path(args.table), procs, thresholds, args, source=f"`python -m benchruns error-rates "
+                    f"{'--processes ' + args.processes if args.processes else 'RUNS'} --pairs {args.pairs} "
+                    f"--window {args.window} --table ...`")
     return 0
+
+
+def write_table(path: Path, procs: Processes, thresholds, args, source: str) -> None:
+    """The docs' table: A/A failure rate, gateable count and median MDE per design, alpha and guard.
+
+    Rows for the gate's alpha (0.025) and the nominal 0.05, each with and without the
+    "every process agrees" guard: what each costs or buys on these processes.
+    """
+    designs = [(True, args.pairs, 1, f"ab, {args.pairs} pairs")]
+    for new in sorted({args.new, 3}):
+        if procs.count >= args.window + new:
+            designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new"))
+    rows = []
+    for paired, per_side, new, label in designs:
+        for alpha in (0.025, 0.05):
+            for guard in (True, False):
+                r = simulate(procs, thresholds, paired, per_side, args.jobs, alpha=alpha, new_runs=new, guard=guard)
+                gateable = sum(m <= thresholds(procs.groups[n]) for n, m in r.mde.items())
+                rows.append([label, f"{alpha:g}", "on" if guard else "off", f"{r.false_alarm:.1%}",
+                             f"{gateable} of {len(r.mde)}", f"{np.median(list(r.mde.values())):.1%}"])
+    loads = getattr(procs, "loads", None) or ["unrecorded"]
+    doc = {"source": source, "machine": procs.machine_key, "commit": procs.commit,
+           "load": "undisturbed" if set(loads) == {"undisturbed"} else "disturbed",
+           "columns": ["design", "alpha", "agreement guard", "A/A jobs failing", "gateable at threshold",
+                       "median MDE"],
+           "rows": rows, "processes": procs.count, "jobs": args.jobs}
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -292,11 +292,17 @@ def processes_agree(base, cand, paired: bool) -> tuple[np.ndarray, np.ndarray]:
         return np.nanmin(cand, axis=1) > np.nanmax(base, axis=1), np.nanmax(cand, axis=1) < np.nanmin(base, axis=1)
 
 
-def judge(base_log, cand_log, thresholds, alpha: float = ALPHA, paired: bool = False):
-    """Vectorised verdicts on log run medians (rows = benchmarks): (Tested, p_adjusted, verdicts)."""
+def judge(base_log, cand_log, thresholds, alpha: float = ALPHA, paired: bool = False, guard: bool = True):
+    """Vectorised verdicts on log run medians (rows = benchmarks): (Tested, p_adjusted, verdicts).
+
+    ``guard=False`` drops the "every process agrees" condition (only error-rates uses it, to
+    measure what the guard buys)."""
     tested = moderated_t(base_log, cand_log, paired, alpha)
     p_adj = np.atleast_1d(adjust(tested.p))
-    slower_ok, faster_ok = processes_agree(base_log, cand_log, paired)
+    if guard:
+        slower_ok, faster_ok = processes_agree(base_log, cand_log, paired)
+    else:
+        slower_ok = faster_ok = np.ones(len(p_adj), dtype=bool)
     verdicts = decide(np.exp(tested.log_ratio), p_adj, thresholds, alpha, slower_ok, faster_ok)
     return tested, p_adj, verdicts
 

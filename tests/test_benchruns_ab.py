@@ -77,7 +77,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
                 threshold="10%", config=None, no_config=True, alpha=0.025, format="json", strict=False,
-                pytest_args=None, keep=None, include_disturbed=True)
+                pytest_args=None, keep=None, include_disturbed=True, record=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -249,3 +249,26 @@ def test_a_pair_disturbed_by_another_process_gives_no_verdict(tmp_path, monkeypa
     assert out.err.count("DISTURBED") == 2 + ab.MAX_RERUNS, out.err  # each pair, the reruns too
     assert "starting a fresh pair" in out.err
     assert strict_code == 2
+
+
+def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
+    from benchruns import abjobs
+
+    repo = project(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    rec = tmp_path / "job.json"
+    assert ab.main(args(record=str(rec))) == 0
+    doc = json.loads(rec.read_text())
+    assert doc["verdict"] == "passed" and doc["pairs"] == 3 and doc["benchmarks"] == 3
+    assert len(doc["loads"]) == 3 and all("other_cores" in load for load in doc["loads"])
+    with pytest.raises(BadInput, match="exists"):
+        ab.main(args(record=str(rec)))  # never overwritten
+    doc["disturbed_pairs"] = 0  # (whatever this machine is doing now)
+    table = abjobs.table([("A/A", doc)], "`test`")
+    assert table["rows"][0][0] == "A/A" and table["rows"][0][2] == "passed"
+    assert table["load"] == "undisturbed"  # args() judges disturbed pairs too, but there were none...
+    doc["disturbed_pairs"] = 1
+    assert abjobs.table([("A/A", doc)], "`test`")["load"] == "disturbed"  # ...once one is, the docs refuse it
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(BadInput, match="not an ab record"):
+        abjobs.read(tmp_path / "bad.json")

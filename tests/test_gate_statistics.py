@@ -146,7 +146,18 @@ def test_collect_refuses_mixed_commits(tmp_path):
         doc["commit_info"]["id"] = commit
         paths.append(tmp_path / f"{i}.json")
         paths[-1].write_text(json.dumps(doc))
-    with pytest.raises(BadInput, match="mix commits"):
+    # runs without a load record are refused: calibration takes undisturbed runs only
+    with pytest.raises(BadInput, match="unrecorded run"):
         errorrates.collect(paths)
+    quiet = {"schema": 1, "available": True, "other_cores": 0.01, "steal_cores": 0.0, "disturbed": False, "why": ""}
+    busy = dict(quiet, other_cores=0.9, disturbed=True, why="other processes used 0.90 of a core")
+    for i, path in enumerate(paths):
+        d = json.loads(path.read_text())
+        d["load"] = busy if i == 1 else quiet
+        path.write_text(json.dumps(d))
+    with pytest.raises(BadInput, match="disturbed run"):
+        errorrates.collect(paths)
+    with pytest.raises(BadInput, match="mix commits"):
+        errorrates.collect(paths, include_disturbed=True)
     with pytest.raises(BadInput, match="at least 4"):
-        errorrates.collect(paths[:2])
+        errorrates.collect(paths[:2], include_disturbed=True)
