@@ -386,6 +386,69 @@ def test_claim_5_says_why_torchvision_rows_are_missing(tmp_path):
     assert any("torchvision did not" in n and "make venv-pypi" in n for n in c5.notes)
 
 
+RECORDED_API = DATA / "recorded_api.json"
+
+
+def precision_bench(fw, precision, batch, t, workload="mlp-large", native=True, device="cpu"):
+    mode = "optim-eager" if fw == "torch" else "fit"
+    info = {"framework": fw, "device": device, "mode": mode, "workload": workload, "batch": batch,
+            "level": "idiomatic", "precision": precision, "steps": 4, "pass": "train",
+            "samples_per_s": 4 * batch / t}
+    if native is not None:
+        info["bf16_native"] = native
+    return bench(f"precision/{workload}/train/b{batch}/{device}",
+                 f"test_mixed_precision[{workload}-b{batch}-{fw}-{precision}-{device}]", t, info)
+
+
+def test_recorded_bf16_rows_appear_in_claims_1_and_2_labelled_emulated(tmp_path):
+    """tests/data/recorded_api.json: bf16 autocast on a CPU without native bf16 (bf16_native false)."""
+    claims = judge(Benches([load_run(RECORDED_API)]))
+    c1, c2 = claims[0], claims[1]
+    for c in (c1, c2):
+        for workload in ("mlp-large", "cnn"):
+            found = [f for f in c.findings if f.startswith(f"{workload} train b32 (bf16, emulated)")]
+            assert len(found) == 1 and "not counted" in found[0] and "test_mixed_precision[" in found[0], c.number
+        assert any(t.title.startswith("Mixed precision") for t in c.tables)
+    # mlp-large: torch eager bf16 takes 37x its float32 time, Keras fit 1.15x (README, API levels)
+    mlp = next(f for f in c2.findings if f.startswith("mlp-large"))
+    assert "torch eager 36.9×" in mlp and "Keras fit (graph) 1.15×" in mlp and "the graph absorbs it better" in mlp
+    # emulated rows are not counted: the verdicts equal those of the run without them
+    doc = json.loads(RECORDED_API.read_text())
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if not b["group"].startswith("precision/")]
+    without = judge(Benches([as_run(doc, tmp_path)]))
+    for a, b in zip((c1, c2), without[:2]):
+        assert (a.supports, a.contradicts, a.verdict) == (b.supports, b.contradicts, b.verdict)
+
+
+def test_native_bf16_rows_are_counted_by_each_claims_rule(tmp_path):
+    """Batches 1 and 256: at the smallest the eager loop should win, at the largest the graph; claim 2 counts
+    the precision change's cost to the graph against the eager loop's."""
+    rows = []
+    for batch, (pt32, tf32, pt16, tf16) in {1: (1e-3, 3e-3, 1.2e-3, 3.3e-3), 256: (9e-3, 6e-3, 8e-3, 4e-3)}.items():
+        rows += [precision_bench("torch", "float32", batch, pt32), precision_bench("tensorflow", "float32", batch, tf32),
+                 precision_bench("torch", "bfloat16", batch, pt16), precision_bench("tensorflow", "bfloat16", batch, tf16)]
+    c1, c2 = judge(Benches([as_run(_run_doc(rows), tmp_path)]))[:2]
+    assert (c1.supports, c1.contradicts) == (2, 0) and c1.verdict == "supported"
+    small = next(f for f in c1.findings if "b1 (bf16) (smallest)" in f)
+    assert "nn.Module + optim (eager) (bf16) is 2.8× faster than Keras fit (bf16)" in small and "not counted" not in small
+    large = next(f for f in c1.findings if "b256 (bf16) (largest)" in f)
+    assert large.split(": ", 1)[1].startswith("Keras fit (bf16) is 2× faster")
+    # b1: graph cost 1.1 vs eager 1.2 (ratio 0.917, outside noise: faster); b256: graph 0.667 vs eager 0.889 (0.75)
+    assert (c2.supports, c2.contradicts) == (2, 0)
+    assert all("(bf16)" in f and "emulated" not in f for f in c2.findings[1:])
+
+
+def test_bf16_emulation_read_from_the_runs_cpu_flags_when_extra_info_lacks_it(tmp_path):
+    rows = [precision_bench(fw, p, 32, t, native=None) for fw, p, t in
+            (("torch", "float32", 1e-3), ("tensorflow", "float32", 2e-3), ("torch", "bfloat16", 9e-3),
+             ("tensorflow", "bfloat16", 3e-3))]
+    for flags, tag in ((["avx2", "fma"], "(bf16, emulated)"), (["avx2", "avx512_bf16"], "(bf16)")):
+        machine = {**MACHINE, "cpu": {"flags": flags}}
+        c2 = judge(Benches([as_run(_run_doc(rows, machine), tmp_path)]))[1]
+        assert c2.findings[1].startswith(f"mlp-large train b32 {tag}:"), c2.findings
+        assert ("not counted" in c2.findings[1]) == (tag == "(bf16, emulated)")
+
+
 # --- the run's load status ------------------------------------------------------------------
 
 

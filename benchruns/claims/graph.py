@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+from .api_levels import api_label
 from .common import (
     Benches, Claim, Cmp, EXPORT_RNN_REASON, GRAPH_MODES, Table, _num, _prefix, fmt_time, median_ci, mode_label,
-    ratio_of, time_ratio,
+    per_sample_time_ratio, ratio_of, time_ratio,
 )
 
 
@@ -33,6 +34,136 @@ def _batch_key(batch):
     return batch if isinstance(batch, (int, float)) else 0
 
 
+# --- mixed precision (the precision/... cases of test_api_levels.py) --------------------------
+# Their loops are the idiomatic ones: torch nn.Module + optim run eagerly (the dynamic graph) and
+# Keras fit, whose train step is a tf.function (the static graph), each in float32 and in a low
+# precision (bfloat16 autocast / mixed_bfloat16; float16 on CUDA).
+
+LOW_PRECISIONS = ("bfloat16", "float16")
+SHORT_PRECISION = {"bfloat16": "bf16", "float16": "fp16"}
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+EMULATED_NOT_COUNTED = ("bfloat16 is emulated on this CPU (no avx512_bf16 or amx_bf16): the difference is the "
+                        "emulation kernels', not the graph's, so it is shown and not counted")
+
+
+def precision_emulated(item) -> bool:
+    """True when a bfloat16 CPU case ran without native bfloat16: from its extra_info, else the run's CPU flags."""
+    if item.get("precision") != "bfloat16" or item.get("device") != "cpu":
+        return False
+    native = item.get("bf16_native")
+    if isinstance(native, bool):
+        return not native
+    flags = ((getattr(item.run, "machine_info", None) or {}).get("cpu") or {}).get("flags")
+    return flags is not None and not any(f in flags for f in BF16_FLAGS)
+
+
+def precision_tag(*items) -> str:
+    """'(bf16)' or '(bf16, emulated)' for the low-precision items of one comparison."""
+    precision = items[0].get("precision")
+    short = SHORT_PRECISION.get(precision, precision)
+    return f"({short}, emulated)" if any(precision_emulated(i) for i in items) else f"({short})"
+
+
+def precision_cells(benches: Benches) -> dict:
+    """(device, workload, pass, batch) -> {(framework, precision): Item} for the precision cases."""
+    out: dict = {}
+    for item in benches.select("precision"):
+        key = (item.get("device"), item.get("workload"), item.get("pass", "train"), item.get("batch"))
+        if None in key or item.get("framework") is None or item.get("precision") is None:
+            continue
+        out.setdefault(key, {})[(item.get("framework"), item.get("precision"))] = item
+    return out
+
+
+def _loop_label(item, tag: str) -> str:
+    return f"{api_label(item.get('framework'), item.get('mode'))} {tag}"
+
+
+def _mixed_precision_claim_1(benches: Benches, c: Claim, index: dict) -> None:
+    """The small/large comparison on the low-precision loops: torch eager against Keras fit (a tf.function).
+
+    Where the batch is the smallest of its workload (graph and precision cases together) the
+    dynamic loop should win, at the largest the static graph; a batch in between or alone is
+    shown, not counted, and so is emulated bfloat16.
+    """
+    cells = precision_cells(benches)
+    devices = sorted({k[0] for k in cells}, key=lambda d: (d != "cpu", d))
+    rows = []
+    for (device, workload, pass_, batch), cell in sorted(cells.items(), key=lambda kv: (kv[0][:3], _batch_key(kv[0][3]))):
+        batches = sorted({k[3] for k in index if k[:3] == (device, workload, pass_)}
+                         | {k[3] for k in cells if k[:3] == (device, workload, pass_)}, key=_batch_key)
+        position = ("only size" if len(batches) < 2 else "smallest" if batch == batches[0]
+                    else "largest" if batch == batches[-1] else "mid-range")
+        for precision in LOW_PRECISIONS:
+            pt, tf_ = cell.get(("torch", precision)), cell.get(("tensorflow", precision))
+            if pt is None or tf_ is None:
+                continue
+            tag = precision_tag(pt, tf_)
+            emulated = "emulated" in tag
+            order = (tf_, pt) if position == "largest" else (pt, tf_)
+            cmp = per_sample_time_ratio(*order, *(_loop_label(i, tag) for i in order))
+            why = (EMULATED_NOT_COUNTED if emulated else
+                   None if position in ("smallest", "largest") else f"b{batch} is the {position} of this workload here")
+            if why is None:
+                c.count(cmp.outcome == "faster", cmp)
+            base = [cell.get((i.get("framework"), "float32")) for i in order]
+            same = (per_sample_time_ratio(*base, *(_loop_label(i, "(float32)") for i in base))
+                    if None not in base else None)
+            c.findings.append(
+                f"{_prefix(device, devices)}{workload} {pass_} b{batch} {tag} ({position}): {cmp.plain()}; "
+                f"{cmp.text()}" + (f"; in float32 the same loops: {same.plain()}" if same else "")
+                + (f" [not counted: {why}]" if why else "") + f" ({', '.join(cmp.evidence)})")
+            rows.append([device, workload, pass_, f"b{batch}", tag.strip("()"), position,
+                         f"{cmp.a} / {cmp.b}", f"{cmp.value:.3g}", cmp.ci_text(), cmp.outcome,
+                         f"{same.value:.3g}" if same else "n/a", "no" if why else "yes"])
+    if rows:
+        c.tables.append(Table(["device", "workload", "pass", "batch", "precision", "batch is", "comparison",
+                               "time ratio", "95% CI", "first is", "float32 ratio", "counted"], rows,
+                              "Mixed precision: the eager loop against the static graph (Keras fit)"))
+
+
+def _mixed_precision_claim_2(benches: Benches, c: Claim) -> None:
+    """What the precision change costs the static graph against the per-step loop.
+
+    cost = time(low precision) / time(float32) of the same loop; the comparison is Keras fit's
+    cost over torch eager's: below 1 beyond noise means the graph, whose casts are placed once
+    when it is traced, absorbs the change better than autocast deciding every op on every step.
+    Emulated bfloat16 is shown, not counted.
+    """
+    cells = precision_cells(benches)
+    devices = sorted({k[0] for k in cells}, key=lambda d: (d != "cpu", d))
+    rows = []
+    for (device, workload, pass_, batch), cell in sorted(cells.items(), key=lambda kv: (kv[0][:3], _batch_key(kv[0][3]))):
+        for precision in LOW_PRECISIONS:
+            need = [("tensorflow", precision), ("torch", "float32"), ("tensorflow", "float32"), ("torch", precision)]
+            if any(k not in cell for k in need):
+                continue
+            tf_low, pt_32, tf_32, pt_low = (cell[k] for k in need)
+            tag = precision_tag(tf_low, pt_low)
+            short = SHORT_PRECISION.get(precision, precision)
+            cmp = ratio_of([tf_low, pt_32], [tf_32, pt_low], f"{_loop_label(tf_low, tag)}'s cost of {short}",
+                           f"{_loop_label(pt_low, tag)}'s")
+            emulated = "emulated" in tag
+            if not emulated:
+                c.count(cmp.outcome == "faster", cmp)
+            graph_cost, eager_cost = tf_low.median / tf_32.median, pt_low.median / pt_32.median
+            word = {"faster": "the graph absorbs it better", "slower": "the per-step loop absorbs it better",
+                    "same": "no difference beyond noise"}[cmp.outcome]
+            c.findings.append(
+                f"{_prefix(device, devices)}{workload} {pass_} b{batch} {tag}: {short} takes Keras fit (graph) "
+                f"{graph_cost:.3g}× its float32 time and torch eager {eager_cost:.3g}×; ratio {cmp.value:.3g} "
+                f"{cmp.ci_text()}: {word}" + (f" [not counted: {EMULATED_NOT_COUNTED}]" if emulated else "")
+                + f" ({', '.join(cmp.evidence)})")
+            rows.append([device, workload, pass_, f"b{batch}", tag.strip("()"), f"{graph_cost:.3g}",
+                         f"{eager_cost:.3g}", f"{cmp.value:.3g}", cmp.ci_text(), cmp.outcome,
+                         "no" if emulated else "yes"])
+    if rows:
+        c.tables.append(Table(["device", "workload", "pass", "batch", "precision", "graph cost (Keras fit)",
+                               "per-step cost (torch eager)", "graph / per-step", "95% CI", "graph is", "counted"],
+                              rows, "Mixed precision: its cost to the static graph and to the per-step loop "
+                                    "(time in low precision / time in float32)"))
+
+
 # --- claim 1 ---------------------------------------------------------------------------------
 
 
@@ -47,7 +178,9 @@ def claim_1(benches: Benches) -> Claim:
         "fastest graph mode is compared with PyTorch eager: the first half holds where TensorFlow is faster. "
         "For each graph mode, the crossover is the batch size where it starts (or stops) beating its own "
         "framework's eager mode beyond noise (interpolated where the ratio crosses 1). Needs at least two batch "
-        "sizes of one workload.",
+        "sizes of one workload. Mixed precision (precision/...: the idiomatic loops, torch eager with autocast "
+        "against Keras fit, a tf.function, with a low-precision policy) enters by the same rule at its batch; "
+        "bfloat16 on a CPU without native support is labelled (bf16, emulated) and shown, not counted.",
     )
     index = graph_index(benches)
     devices = sorted({k[0] for k in index}, key=lambda d: (d != "cpu", d))
@@ -110,6 +243,7 @@ def claim_1(benches: Benches) -> Claim:
         c.tables.append(Table(["device", "workload", "pass", "graph mode", "graph / eager, smallest batch [95% CI]",
                                "graph / eager, largest batch [95% CI]", "crossover"], rows,
                               "Each graph mode against its framework's eager mode"))
+    _mixed_precision_claim_1(benches, c, index)
     if not scaling and index:
         c.notes.append("Only one batch size per workload is in this run: no crossover can be located and "
                        "'large' cannot be told from 'small'. Run the full profile (batch 1 to 1024).")
@@ -158,7 +292,10 @@ def claim_2(benches: Benches) -> Claim:
         "(a comparison supports the claim when the graph mode is faster beyond noise), and from the first-call "
         "benchmarks (graph-first-call/...) what the optimisation costs: compile_s (first call minus one steady "
         "step) and break_even_steps = compile_s / (eager step − graph step), the steps after which compiling "
-        "has paid for itself ('never' when the graph mode is not faster).",
+        "has paid for itself ('never' when the graph mode is not faster). Mixed precision: the time a "
+        "low-precision policy costs Keras fit (the graph, traced once) over what autocast costs torch eager "
+        "(every op, every step), same loops in float32 as the base; below 1 beyond noise supports the claim. "
+        "bfloat16 on a CPU without native support is labelled (bf16, emulated) and shown, not counted.",
     )
     index = graph_index(benches)
     devices_seen = set()
@@ -219,8 +356,10 @@ def claim_2(benches: Benches) -> Claim:
                 c.count(cmp.outcome == "faster", cmp)
         c.notes.append("No steady-state graph benchmarks in this run: the gains come from the first-call cases' "
                        "single median figures, without confidence intervals.")
-    c.findings.insert(0, f"graph mode faster than eager in {c.supports} of {c.supports + c.contradicts} "
-                         "steady-state cases" if c.supports + c.contradicts else "no graph-versus-eager pair measured")
+    steady_counts = (c.supports, c.contradicts)
+    _mixed_precision_claim_2(benches, c)
+    c.findings.insert(0, f"graph mode faster than eager in {steady_counts[0]} of {sum(steady_counts)} "
+                         "steady-state cases" if sum(steady_counts) else "no graph-versus-eager pair measured")
     c.decide()
     return c
 
