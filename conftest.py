@@ -9,6 +9,7 @@ time a callable through the ``measure`` fixture.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import os
 import platform
@@ -106,6 +107,11 @@ def _start_frameworks(threads: int) -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         _frameworks["torch"] = torch
+        if importlib.util.find_spec("triton") is not None:
+            # CUDA builds of torch ship triton, which torch.compile and torchvision import later;
+            # loading triton after TensorFlow 2.21 segfaults the process (triton 3.7.1 and 3.8.0),
+            # loading it first does not.
+            import triton  # noqa: F401
     except ImportError as exc:
         _missing["torch"] = f"torch is not importable: {exc}"
     try:

@@ -410,9 +410,9 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     rng = random.Random(seed)
     firsts = ["A", "B"] * ((repeat + 1) // 2)
     rng.shuffle(firsts)  # balanced: half the pairs start with each side (and half of any replacements)
-    extra = ["A", "B"] * ((reruns + 1) // 2)
-    rng.shuffle(extra)
-    firsts = firsts[:repeat] + extra
+    spare = ["A", "B"] * ((reruns + 1) // 2)
+    rng.shuffle(spare)
+    firsts = firsts[:repeat] + spare
     done: list[Pair] = []
     draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []

@@ -32,7 +32,8 @@ from pathlib import Path
 
 SCHEMA = 1
 # Other processes may take this share of one core, averaged over the benchmark windows,
-# before a run is disturbed. Idle, this VM's kernel threads and daemons take about 0.01.
+# before a run is disturbed. Idle, the 2-core VM's kernel threads and daemons took 0.006-0.09 (mean 0.03)
+# in 5 s windows.
 THRESHOLD_CORES = 0.10
 # A single window is flagged above this share: one clock tick (10 ms) in a 0.1 s window
 # is already 0.1 core, so the per-benchmark flag is coarser than the run's.

@@ -272,3 +272,14 @@ def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(BadInput, match="not an ab record"):
         abjobs.read(tmp_path / "bad.json")
+
+
+def test_pytest_args_reach_the_workers_when_pairs_may_be_replaced(tmp_path, monkeypatch, capsys):
+    # a job that may replace disturbed pairs (the default) still passes --pytest-arg to every worker
+    repo = project(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    keep = tmp_path / "kept"
+    assert ab.main(args(repeat=2, include_disturbed=False, keep=str(keep),
+                        pytest_args=["--benchmark-min-rounds=7"])) == 0
+    doc = json.loads((keep / "A0.json").read_text())
+    assert all(b["stats"]["rounds"] >= 7 for b in doc["benchmarks"])
