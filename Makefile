@@ -29,7 +29,7 @@ TOOL := $(PYTHON) -m benchruns
 opt = $(if $(2),$(1) $(2))
 
 .DEFAULT_GOAL := help
-.PHONY: noise-study help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs clean
+.PHONY: noise-study help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs figures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -95,7 +95,7 @@ noise-study: $(DEPS) ## A/A worker pairs per design and time per turn: where ab'
 	$(TOOL) noise-study --out=$(OUT)/noise_study_record.json --docs-prefix=$(OUT)/noise_study $(ARGS)
 
 error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)
-	$(TOOL) error-rates $(if $(RUNS),$(RUNS),--processes tests/data/processes_quick_741e8b6.json) $(call opt,--slow,$(if $(SLOW),"$(SLOW)")) $(ARGS)
+	$(TOOL) error-rates $(if $(RUNS),$(RUNS),--processes tests/data/processes_quick_35c2370.json) $(call opt,--slow,$(if $(SLOW),"$(SLOW)")) $(ARGS)
 
 history: $(DEPS) ## static site of every machine and profile over time, into build/history (prints the overview and newest regressions)
 	$(TOOL) history --results-dir=$(RESULTS) --out=$(OUT)/history $(ARGS)
@@ -108,6 +108,17 @@ report: $(DEPS) ## verdicts on the usual TF-vs-PyTorch claims with plots, into b
 
 docs: $(DEPS) ## rewrite the generated tables in README.md and docs/ from the run files their markers name (ARGS=--check: diff only)
 	$(TOOL) docs $(ARGS)
+
+# The docs' data tables that come from a measurement script, not a saved run. Each names its
+# command, machine, commit and load; run from a clean checkout (a modified tracked file is
+# refused) on a quiet machine: two of them time things under a load window.
+FIGURES_PROCESSES ?= tests/data/processes_quick_35c2370.json
+SYNTH_RUN ?= results/amd-epyc-2c-cpu-480e5c54/20261202T125249Z_35c2370.json
+
+figures: $(DEPS) ## docs/data tables: change-point rates (FIGURES_PROCESSES), history build time (SYNTH_RUN), peer-harness check; run alone
+	$(PYTHON) -m benchruns.figures changepoints $(FIGURES_PROCESSES) --out docs/data/changepoints.json
+	$(PYTHON) -m benchruns.figures history-build $(SYNTH_RUN) --out docs/data/history_build.json
+	$(PYTHON) -m benches.transfer_cases --out docs/data/peer_harness.json
 
 clean: ## remove caches and build output (never results/)
 	rm -rf .pytest_cache .benchmarks $(OUT) .cache results/.incoming

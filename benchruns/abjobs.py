@@ -45,6 +45,17 @@ def table(records: list[tuple[str, dict]], source: str) -> dict:
             "rows": rows}
 
 
+def per_benchmark(label: str, record: dict, source: str) -> dict:
+    """One job's verdict per benchmark: ratio B/A of the geometric means, MDE, verdict."""
+    doc = table([(label, record)], source)
+    base, cand = record.get("base_versions", {}), record.get("machine", {})
+    doc["columns"] = ["benchmark", f"B/A (B: torch {cand.get('torch_version')}, A: torch {base.get('torch_version')})",
+                      "MDE", "verdict"]
+    doc["rows"] = [[name, f"{ratio:.3f}", "inf" if mde is None else f"{100 * mde:.0f}%", verdict]
+                   for name, (ratio, mde, verdict) in sorted(record["ratios"].items())]
+    return doc
+
+
 def main(args) -> int:
     out = Path(args.out)
     records = []
@@ -53,7 +64,13 @@ def main(args) -> int:
         records.append((label or Path(path).stem, read(Path(path))))
     if not records:
         raise BadInput("no ab records given: pass LABEL=FILE for each job")
-    doc = table(records, args.source or "`python -m benchruns ab --record` jobs")
+    source = args.source or "`python -m benchruns ab --record` jobs"
+    if getattr(args, "per_benchmark", False):
+        if len(records) != 1:
+            raise BadInput("--per-benchmark takes one record")
+        doc = per_benchmark(*records[0], source)
+    else:
+        doc = table(records, source)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(f"ab-jobs: {len(records)} job(s) written to {out}")
     return 0

@@ -191,6 +191,7 @@ def build_parser() -> Parser:
     p.add_argument("records", nargs="+", metavar="LABEL=FILE", help="a job's label and its record file")
     p.add_argument("--out", required=True, help="the table file to write (docs/data/...)")
     p.add_argument("--source", help="what measured it (the command), for the table's caption")
+    p.add_argument("--per-benchmark", action="store_true", help="one job's verdict per benchmark instead")
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
     sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
