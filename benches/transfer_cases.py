@@ -422,12 +422,66 @@ def reference_agreement(sizes=(64 * KiB, 4 * MiB, 64 * MiB)) -> list[tuple[int, 
     return [(n, bench[n], plain_copy_seconds(n)) for n in sizes]
 
 
-def main() -> None:
+def peer_rows(figures) -> list[list[str]]:
+    """The peer-harness table's rows from ``reference_agreement()``'s (nbytes, bench s, timeit s)."""
+    from benchruns.compare import fmt_time
+
+    return [[size_label(n), fmt_time(bench_s), fmt_time(plain_s), f"{n / bench_s / 1e9:.2f}",
+             f"{plain_s / bench_s:.3f}"] for n, bench_s, plain_s in figures]
+
+
+def main(argv=None) -> int:
+    """Print the agreement table; ``--out FILE`` also writes it as a docs data table (benchruns/docs.py)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchruns import figures as fig
+    from benchruns import load as machine_load
+    from benchruns.argparsing import Parser
+    from benchruns.runs import BadInput
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = Parser(prog="python -m benches.transfer_cases",
+               description="numpy.copyto at 64 KiB, 4 MiB and 64 MiB timed through the suite (pytest-benchmark, "
+               "full profile) and by a plain timeit outside pytest, with their ratio.")
+    p.add_argument("--out", help="also write the table as a docs data file (table data=FILE), with its source, "
+                   "machine, commit and the load measured around the timings")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="with --out: measure a checkout with modified tracked files; the commit reads <sha>-dirty")
+    args = p.parse_args(argv)
+    prog = "python -m benches.transfer_cases"
+    try:
+        sha = fig.commit(fig.ROOT, args.allow_dirty) if args.out else None
+    except BadInput as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    meter = machine_load.LoadMeter()
+    meter.open()
+    try:
+        figures = reference_agreement()
+    except subprocess.CalledProcessError as exc:
+        print(f"{prog}: the pytest-benchmark run failed ({exc})", file=sys.stderr)
+        return 1
+    finally:
+        meter.close()
     print(f"{'size':>8} {'pytest-benchmark':>17} {'timeit':>10} {'GB/s (bench)':>13} {'timeit/bench':>13}")
-    for n, bench_s, plain_s in reference_agreement():
+    for n, bench_s, plain_s in figures:
         print(f"{size_label(n):>8} {bench_s * 1e6:>15.1f}us {plain_s * 1e6:>8.1f}us {n / bench_s / 1e9:>13.2f} "
               f"{plain_s / bench_s:>13.3f}")
+    status, why, rec = fig.load_of(meter)
+    print(f"machine load: {status}" + (f" ({why})" if why else ""))
+    if args.out:
+        title = ("numpy.copyto into a preallocated buffer (the suite's copy reference), timed through the suite "
+                 "(pytest-benchmark, full profile, its median) and by a plain `timeit` outside pytest (median of "
+                 "repeats of about 20 ms); a ratio near 1 means the harness adds nothing to the figure.")
+        doc = fig.table_doc(fig.source_text("python -m benches.transfer_cases", argv), fig.this_machine(), sha,
+                            status, ["size", "pytest-benchmark median", "timeit median", "GB/s (pytest-benchmark)",
+                                     "timeit / pytest-benchmark"], peer_rows(figures), title,
+                            load_record=rec, **({"load_why": why} if why else {}))
+        fig.write_table(Path(args.out), doc, prog)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ import numpy as np
 from benchruns.changepoints import detect_steps, false_step_rates, find_steps, render_rates
 
 DATA = Path(__file__).resolve().parent / "data"
-PROCESSES = DATA / "processes_quick_741e8b6.json"
+PROCESSES = DATA / "processes_quick_35c2370.json"
 
 
 def test_finds_one_step_and_nothing_in_noise():
