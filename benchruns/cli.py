@@ -69,7 +69,7 @@ def _judge_options(p, fmt=True):
     p.add_argument("--no-config", action="store_true", help="ignore the per-group threshold file")
     p.add_argument("--alpha", type=_alpha, default=0.025,
                    help="job-wide false-alarm level: Benjamini-Hochberg over all benchmarks (default 0.025, which "
-                   "measured under 5%% of A/A jobs failing on real processes; see README)")
+                   "measured under 5%% of A/A jobs failing on real processes; see docs/gate.md)")
     if fmt:
         p.add_argument("--format", choices=FORMATS, default="table", help="table, md (CI summaries) or json")
 

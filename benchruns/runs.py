@@ -202,7 +202,7 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
 
     Candidate: every --cand file, else this machine's newest run together with the runs of
     the same commit and profile just before it (run the suite three times on a commit and
-    all three are the candidate: one process is too few, see README). Base: every --base file,
+    all three are the candidate: one process is too few, see docs/gate.md). Base: every --base file,
     else a lookback window: the last ``lookback`` runs of the candidate's machine folder
     that share its profile and come before it, ending at the marked baseline when one is
     marked (``make baseline`` pins the reference). Runs of other profiles never enter the

@@ -2,8 +2,7 @@
 
 **The process is the unit.** Rounds inside one pytest process estimate that process's
 median; between processes the median moves by far more (thread placement, memory
-layout, the neighbours of a shared machine: 15% at the median benchmark between three
-quick runs of one commit here, 54% at the 90th percentile). Rounds are therefore
+layout, the neighbours of a shared machine; docs/gate.md has the spread measured here). Rounds are therefore
 reduced to one number per process and benchmark, its median, and every verdict rests on
 those run medians, on the log scale (timing effects are multiplicative):
 
@@ -57,7 +56,7 @@ here (MDE x%)": its "unchanged" means "could not tell", and the output says so.
 
 What the rates are on this suite's real processes (false alarms on A/A jobs, detection
 of a real 10% change) is measured by tests/test_gate_statistics.py and by real ``make
-ab`` jobs; README gives the figures and the commands.
+ab`` jobs; docs/gate.md gives the figures and the commands.
 """
 
 from __future__ import annotations
@@ -68,9 +67,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 # Job-wide level of Benjamini-Hochberg. Nominally the A/A failure rate; the process medians
-# of this machine are heavy-tailed, and on 12 real processes the measured A/A rate of ab
-# (4 pairs) was 6.0% at 0.05 and 3.5% at 0.025 (tests/test_gate_statistics.py), so the
-# default is 0.025 to keep the measured rate, not only the nominal one, under 5%.
+# of this machine are heavy-tailed, and on 10 undisturbed quick processes the saved-run gate
+# (a window of 7 against 3 new runs) failed more than 5% of A/A jobs at 0.05 and fewer at
+# 0.025 (docs/gate.md, `make error-rates`), so the default keeps the measured rate under 5%.
 ALPHA = 0.025
 POWER = 0.90  # the MDE is the slowdown caught in this share of jobs
 MIN_RUNS = 3  # fewer processes a side (or pairs) than this: too few to gate

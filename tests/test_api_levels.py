@@ -156,8 +156,8 @@ def test_torchvision_transforms_match_the_hand_written_and_tf_image():
         from torchvision.transforms import v2  # noqa: F401
     except Exception as exc:  # a torchvision built for another torch raises RuntimeError, not ImportError
         pytest.skip(f"torchvision unusable beside this torch ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    "torchvision 0.28.0, the release for torch 2.13, fails beside the CPU wheel torch==2.13.0 "
-                    "with 'operator torchvision::nms does not exist', so it is not in requirements.txt")
+                    "torchvision 0.28.0 is built against PyPI's CUDA torch 2.13.0 and cannot load beside the CPU "
+                    "wheel; `make venv-pypi` builds the environment where it runs")
     pytest.xfail("torchvision imports here, but the torchvision pipeline of issue 11 is not written yet")
 
 
