@@ -82,7 +82,7 @@ test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) wit
 compare: $(DEPS) ## median ratio with CI and verdict per benchmark (BASE= CAND= FORMAT=table|md|json)
 	$(TOOL) compare $(call opt,--base,$(BASE)) $(call opt,--cand,$(CAND)) --format=$(FORMAT) --results-dir=$(RESULTS) $(ARGS)
 
-gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown to catch; see README)
+gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown to catch; see docs/gate.md)
 	$(TOOL) gate $(call opt,--base,$(BASE)) $(call opt,--cand,$(CAND)) --threshold=$(THRESHOLD) --results-dir=$(RESULTS) $(ARGS)
 
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
