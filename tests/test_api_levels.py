@@ -141,26 +141,6 @@ def test_bf16_autocast_matches_the_float32_twin_at_the_bf16_tolerance():
     check_twin("torch", "mlp-small", 4, torch_one_step("mlp-small", 4, autocast="bfloat16"), "bf16", "bfloat16")
 
 
-# --------------------------------------------------------------------------- torchvision
-
-
-def test_torchvision_transforms_match_the_hand_written_and_tf_image():
-    """decode_jpeg + transforms.v2 against the hand-written transform and tf.image, same seeded samples.
-
-    Skips with the reason where torchvision cannot be imported beside this torch: PyPI's
-    torchvision 0.28.0 (the release for torch 2.13) fails with "operator torchvision::nms
-    does not exist" beside the CPU wheel torch==2.13.0 on this machine.
-    """
-    try:
-        import torchvision  # noqa: F401
-        from torchvision.transforms import v2  # noqa: F401
-    except Exception as exc:  # a torchvision built for another torch raises RuntimeError, not ImportError
-        pytest.skip(f"torchvision unusable beside this torch ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    "torchvision 0.28.0 is built against PyPI's CUDA torch 2.13.0 and cannot load beside the CPU "
-                    "wheel; `make venv-pypi` builds the environment where it runs")
-    pytest.xfail("torchvision imports here, but the torchvision pipeline of issue 11 is not written yet")
-
-
 # --------------------------------------------------------------------------- claim 8
 
 
