@@ -404,24 +404,20 @@ def _writable_folder(folder: Path) -> Path:
 # --------------------------------------------------------------------------- machine load
 
 
+@contextlib.contextmanager
 def _load_window(item):
     """Bracket a benchmark's call with load readings: what else used the machine meanwhile."""
     meter = getattr(getattr(item, "config", None), "tfpt", {}).get("load")
     bench = getattr(item, "funcargs", {}).get("benchmark") if meter else None
     if bench is None:
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def window():
-        meter.open()
-        try:
+        yield
+        return
+    try:
+        with meter.measuring():
             yield
-        finally:
-            seen = meter.close()
-            if seen is not None:
-                bench.extra_info["load"] = seen.summary()
-
-    return window()
+    finally:
+        if meter.last is not None:
+            bench.extra_info["load"] = meter.last.summary()
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -36,6 +36,7 @@ folder, never into results/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -207,31 +208,9 @@ def next_ready(worker: Worker, turn_timeout: float) -> str | None:
     return None if line is None else line[len("ready "):]
 
 
-class TurnMeter:
-    """The load record of one pair: a window per turn, around the workers whose turn it is."""
-
-    def __init__(self):
-        self.meter = machine_load.LoadMeter(roots=set())
-
-    def __call__(self, workers: list[Worker]):
-        meter = self.meter
-        meter.roots = {w.proc.pid for w in workers}
-
-        class _Turn:
-            def __enter__(self):
-                meter.open()
-
-            def __exit__(self, *exc):
-                meter.close()
-
-        return _Turn()
-
-    def record(self) -> dict:
-        return self.meter.record()
-
-
 def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_TIMEOUT_S,
-             draining: list[Worker] | None = None, meter: TurnMeter | None = None) -> list[tuple[str, str]]:
+             draining: list[Worker] | None = None,
+             meter: machine_load.LoadMeter | None = None) -> list[tuple[str, str]]:
     """Give turns A B B A ... until both workers finish; returns [(side, nodeid), ...] in the order run.
 
     Nothing of one worker overlaps a turn of the other: the first turn waits until both
@@ -256,7 +235,7 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
                 side = other_side(side)
             other = other_side(side)
             worker, nodeid = workers[side], pending[side]
-            with meter([worker]) if meter else _nothing():
+            with meter.measuring({worker.proc.pid}) if meter else contextlib.nullcontext():
                 os.write(worker.go, b"go\n")
                 done = worker.read_line(turn_timeout)
             if done not in ("done", "done last"):
@@ -279,7 +258,7 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
 
 
 def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
-             meter: TurnMeter | None = None) -> list[tuple[str, str]]:
+             meter: machine_load.LoadMeter | None = None) -> list[tuple[str, str]]:
     """Give both workers the same benchmark at the same time, each on its own half of the cores.
 
     Duet benchmarking (Bulej et al.): A and B see the same interference at the same
@@ -298,7 +277,7 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
             else:  # run alone the test the other side will never reach
                 later_b = workers["B"].items or []
                 sides = ["A"] if a not in later_b else ["B"]
-            with meter([workers[s] for s in sides]) if meter else _nothing():
+            with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
                 for side in sides:
                     os.write(workers[side].go, b"go\n")
                 for side in sides:
@@ -315,14 +294,6 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
         stop(list(workers.values()))
         raise
     return order
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def duet_cpus(pair: int, side: str) -> set[int]:
@@ -433,7 +404,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                     cmd.append(f"--threads={threads}")
                     cpus = duet_cpus(p, side)
                 workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log", cpus)
-            meter = TurnMeter()
+            meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
             if design == "duet":
                 order = run_duet(workers, turn_timeout, meter)
             else:

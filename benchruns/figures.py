@@ -44,7 +44,6 @@ import numpy as np
 from . import load as machine_load
 from .argparsing import Parser
 from .changepoints import MIN_EFFECT, PENALTY, QUIET, false_step_rates, find_steps
-from .compare import fmt_time
 from .machine import cpu_model, current_machine_info, machine_key
 from .runs import BadInput, load_run
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from . import load as machine_load
 from .argparsing import Parser
-from .machine import cpu_model
+from .figures import commit as checkout_commit
+from .figures import this_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 # name -> (what it is, pip arguments after `pip install`)
@@ -69,7 +70,7 @@ def measure(name: str, python: str = sys.executable) -> dict:
 def table(results: list[dict], commit: str) -> dict:
     quiet = all(machine_load.status(r["load"])[0] == "undisturbed" for r in results)
     return {"source": "`python -m benchruns.installtime --out docs/data/install.json`",
-            "machine": f"{cpu_model()}, {os.cpu_count()} cores", "commit": commit,
+            "machine": this_machine(), "commit": commit,
             "load": "undisturbed" if quiet else "disturbed",
             "columns": ["environment", "torch build", "installed size", "install time"],
             "rows": [[r["what"], r["torch"], f"{r['size_bytes'] / 1e9:.1f} GB", f"{r['install_s']:.0f} s"]
@@ -81,8 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--env", action="append", choices=sorted(ENVS), help="environments to measure (default: all)")
     args = p.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = checkout_commit(ROOT, allow_dirty=True)
     results = [measure(name) for name in (args.env or sorted(ENVS))]
     doc = table(results, commit)
     doc["raw"] = results

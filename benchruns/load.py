@@ -24,6 +24,7 @@ counts as unrecorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import time
@@ -61,21 +62,10 @@ class Snapshot:
 
     def tree_cpu(self, roots: set[int]) -> float:
         """CPU seconds of ``roots`` and their live descendants, reaped children included."""
-        children: dict[int, list[int]] = {}
-        for pid, (_, ppid, *_) in self.processes.items():
-            children.setdefault(ppid, []).append(pid)
-        total, stack, seen = 0.0, [p for p in roots if p in self.processes], set()
-        while stack:
-            pid = stack.pop()
-            if pid in seen:
-                continue
-            seen.add(pid)
-            _, _, own, reaped, _ = self.processes[pid]
-            total += own + reaped
-            stack.extend(children.get(pid, ()))
-        return total
+        return sum(self.processes[pid][2] + self.processes[pid][3] for pid in self.tree(roots))
 
     def tree(self, roots: set[int]) -> set[int]:
+        """``roots`` (those still alive) and all their live descendants."""
         children: dict[int, list[int]] = {}
         for pid, (_, ppid, *_) in self.processes.items():
             children.setdefault(ppid, []).append(pid)
@@ -213,6 +203,7 @@ class LoadMeter:
     psi_s: dict[str, float] = field(default_factory=dict)
     others: dict[tuple[int, str], float] = field(default_factory=dict)
     loadavg_start: list[float] | None = None
+    last: Window | None = None  # the window closed last
     _open: Snapshot | None = None
 
     def __post_init__(self):
@@ -230,7 +221,20 @@ class LoadMeter:
         window = between(self._open, snapshot(), self.roots)
         self._open = None
         self.add(window)
+        self.last = window
         return window
+
+    @contextlib.contextmanager
+    def measuring(self, roots: set[int] | None = None):
+        """One window around the block, for the tree under ``roots`` (default: as before); see ``last``."""
+        if roots is not None:
+            self.roots = set(roots)
+        self.last = None
+        self.open()
+        try:
+            yield self
+        finally:
+            self.close()
 
     def add(self, window: Window) -> None:
         self.windows += 1

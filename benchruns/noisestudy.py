@@ -26,7 +26,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ab, stats
+from . import ab, figures, stats
 from . import load as machine_load
 from .config import load_thresholds
 from .machine import cpu_model
@@ -52,10 +51,12 @@ PAIR_COUNTS = (3, 4, 6, 8, 12)
 
 
 def _commit() -> tuple[str, bool]:
-    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True).stdout.strip())
-    return head or "nogit", dirty
+    """(short commit, whether tracked files are modified) of the checkout measured; "nogit" outside git."""
+    try:
+        sha = figures.commit(Path.cwd(), allow_dirty=True)
+    except BadInput:
+        return "nogit", False
+    return sha.removesuffix("-dirty"), sha.endswith("-dirty")
 
 
 def measure(designs, turn_times, pairs: int, k: str, python: str, log=None) -> dict:

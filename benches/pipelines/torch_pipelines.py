@@ -180,10 +180,15 @@ class TorchPipeline(EpochRunner):
 
 
     def close(self) -> None:
-        iterator = getattr(self.loader, "_iterator", None)
-        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
+        shutdown_workers(self.loader)
         self.loader = None
+
+
+def shutdown_workers(loader) -> None:
+    """Stop a DataLoader's persistent workers now, not whenever the loader is collected."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
 
 
 def preload_workers() -> None:

@@ -24,6 +24,7 @@ from torchvision.transforms.v2 import functional as VF
 
 from .data import HEIGHT, MEAN, STD, WIDTH, Dataset, EpochRunner
 from .imageops import RESIZE, jpeg_files
+from .torch_pipelines import shutdown_workers
 
 WORKER_CONTEXT = "forkserver"
 WORKER_TIMEOUT_S = 60
@@ -119,9 +120,7 @@ class TorchvisionPipeline(EpochRunner):
             yield x, y, i
 
     def close(self) -> None:
-        iterator = getattr(self.loader, "_iterator", None)
-        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
+        shutdown_workers(self.loader)
         self.loader = None
 
 
