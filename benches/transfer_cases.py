@@ -431,12 +431,12 @@ def peer_rows(figures) -> list[list[str]]:
 
 
 def main(argv=None) -> int:
-    """Print the agreement table; ``--out FILE`` also writes it as a docs data table (benchruns/docs.py)."""
+    """Print the agreement table; ``--out FILE`` also writes it as a docs data table (benchruns/studies/docs/)."""
     import subprocess
     import sys
     from pathlib import Path
 
-    from benchruns import figures as fig
+    from benchruns.studies import figures as fig
     from benchruns import load as machine_load
     from benchruns.argparsing import Parser
     from benchruns.runs import BadInput

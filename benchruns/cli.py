@@ -46,6 +46,28 @@ def _turn_time(text):
     return value
 
 
+def _round_time(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --round-time value {text!r}: seconds, such as 0.001") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"bad --round-time value {text!r}: above 0 and at most 1 second")
+    return value
+
+
+def _threads(text):
+    if text == "suite":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --threads value {text!r}: a whole number such as 1, or 'suite'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad --threads value {text!r}: at least 1")
+    return value
+
+
 def _pair_options(p, results=True):
     p.add_argument("--base", action="append", metavar="RUN",
                    help="baseline run file; repeat for several runs (default: the last --lookback runs of the "
@@ -118,12 +140,19 @@ def build_parser() -> Parser:
                    help="extra argument for both sides' pytest, e.g. --pytest-arg=--benchmark-max-time=0.1")
     p.add_argument("--strict", action="store_true", help="exit 2 when too few pairs to decide")
     p.add_argument("--keep", metavar="DIR", help="copy each worker's run JSON and log into DIR (a new folder)")
-    p.add_argument("--design", choices=("alternate", "duet"), default="alternate",
-                   help="alternate: the two workers take turns on all cores (A B B A ...); duet: both run each "
-                   "benchmark at the same time, each pinned to half of the cores with threads to match")
-    p.add_argument("--turn-time", type=_turn_time, default=0.1, metavar="SECONDS",
-                   help="seconds of rounds per benchmark and turn (--benchmark-max-time; default 0.1, chosen by "
-                   "the noise study: docs/gate.md)")
+    p.add_argument("--design", choices=("interleave", "alternate", "duet"), default="alternate",
+                   help="interleave: both workers set up each benchmark, then their timing rounds alternate one at a "
+                   "time on the same pinned core(s); alternate: the two workers take turns per benchmark on all cores "
+                   "(A B B A ...); duet: both run each benchmark at the same time, each pinned to half of the cores")
+    p.add_argument("--turn-time", type=_turn_time, default=None, metavar="SECONDS",
+                   help="interleave: seconds of rounds per side and benchmark (default 0.25); alternate/duet: seconds "
+                   "of rounds per benchmark and turn (--benchmark-max-time; default 0.1). See docs/gate.md")
+    p.add_argument("--round-time", type=_round_time, default=None, metavar="SECONDS",
+                   help="interleave: a round lasts at least this long (--benchmark-min-time; default 0.001), or one "
+                   "step where a step is longer")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="threads of both workers: a number, or 'suite' for the suite's own setting (default: "
+                   "interleave 1, pinned to one core; duet half the cores per side; alternate the suite's)")
     p.add_argument("--include-disturbed", action="store_true",
                    help="judge pairs during whose turns other processes used the cores (left out by default)")
     p.add_argument("--record", metavar="FILE", help="write the job's summary (verdict, MDEs, wall time, loads) "
@@ -154,7 +183,7 @@ def build_parser() -> Parser:
                        description="Resample jobs of the gate from N>=10 real runs (processes) of one commit: the share "
                        "of A/A jobs that fail, paired (ab) and unpaired (saved-run window), and the share of jobs "
                        "that catch a 10%% slowdown injected into the benchmarks matched by --slow. See "
-                       "benchruns/errorrates.py.")
+                       "benchruns/studies/errorrates.py.")
     p.add_argument("runs", nargs="*", help="run files of one commit, machine and profile")
     p.add_argument("--processes", help="a saved medians file (--save output) instead of run files")
     p.add_argument("--save", help="write the run medians to this new file (for tests/data)")
@@ -194,8 +223,10 @@ def build_parser() -> Parser:
     p.add_argument("--per-benchmark", action="store_true", help="one job's verdict per benchmark instead")
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
+    sub.add_parser("fleet", help="the report's verdicts per machine side by side, and the comparisons that change "
+                   "sides (benchruns/fleet.py)", add_help=False)
     sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
-                   "(benchruns/docs.py; --check: exit 1 with a diff when one is stale)", add_help=False)
+                   "(benchruns/studies/docs/; --check: exit 1 with a diff when one is stale)", add_help=False)
     return parser
 
 
@@ -298,7 +329,7 @@ def cmd_ab(args) -> int:
 
 
 def cmd_error_rates(args) -> int:
-    from . import errorrates
+    from .studies import errorrates
 
     if not args.runs and not args.processes:
         raise BadInput("no runs: pass run files of one commit (e.g. results/<key>/*_<commit>.json) or --processes FILE")
@@ -343,9 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "report":
         # report.py owns its options; it gets everything after the word "report"
         return cmd_report(argv[1:])
+    if argv and argv[0] == "fleet":
+        # fleet.py owns its options too
+        from . import fleet
+
+        return int(fleet.main(argv[1:]) or 0)
     if argv and argv[0] == "docs":
         # docs.py owns its options too
-        from . import docs
+        from .studies import docs
 
         return int(docs.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)

@@ -33,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ab, figures, stats
+from . import ab, stats
 from . import load as machine_load
 from .config import load_thresholds
 from .machine import cpu_model
 from .runs import BadInput
+from .studies import figures
 
 # Representative cases of every family that the quick profile times repeatedly: graph modes
 # (eager and graph, inference and training), host ingest, pipelines, the idiomatic API level.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchruns import docs
+from benchruns.studies import docs
 from benchruns.claims import Benches, judge
 from benchruns.runs import load_run
 

@@ -1,4 +1,4 @@
-"""figures: the producers of the docs' measured data tables (benchruns/figures.py, benches/transfer_cases.py).
+"""figures: the producers of the docs' measured data tables (benchruns/studies/figures.py, benches/transfer_cases.py).
 
 Each producer writes a ``table data=`` file that ``python -m benchruns docs`` renders: checked
 here on small synthetic inputs in a scratch git repository, for the table format (read back
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchruns import docs, figures
+from benchruns.studies import docs, figures
 from benchruns import load as machine_load
 from benchruns.history import synth
 from benchruns.runs import BadInput
@@ -85,7 +85,7 @@ def test_changepoints_table_is_a_docs_table_naming_command_commit_and_processes(
     assert figures.main(argv) == 0
     meta, columns, rows = docs.read_data(out, "test", repo)
     assert meta["commit"] == git(repo, "rev-parse", "--short=7", "HEAD")
-    assert meta["load"] == "undisturbed" and meta["source"].startswith("`python -m benchruns.figures changepoints ")
+    assert meta["load"] == "undisturbed" and meta["source"].startswith("`python -m benchruns.studies.figures changepoints ")
     assert "synthetic-2c-cpu-00000000" in meta["machine"]
     assert "10 real quick processes of commit abc1234" in meta["title"]
     assert columns == ["what", "measured"]
@@ -173,7 +173,7 @@ def test_history_build_times_two_builds_in_a_load_window(repo):
     assert figures.main(argv) == 0
     doc = json.loads(out.read_text())
     assert doc["commit"] == git(repo, "rev-parse", "--short=7", "HEAD")
-    assert doc["source"] == "`python -m benchruns.figures " + " ".join(argv) + "`"
+    assert doc["source"] == "`python -m benchruns.studies.figures " + " ".join(argv) + "`"
     assert doc["load_record"]["windows"] == 2  # the build and the rebuild, nothing else
     assert doc["load"] == machine_load.status(doc["load_record"])[0]
     rows = dict(doc["rows"])

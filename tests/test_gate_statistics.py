@@ -3,7 +3,7 @@
 tests/data/processes_quick_35c2370.json holds the run medians of 10 real quick-profile
 processes of commit 35c2370 on the 2-core development machine (`make bench
 PROFILE=quick` ten times, alone on the machine, each run's load record undisturbed; the
-runs themselves are in results/). Jobs resampled from them (benchruns/errorrates.py, the
+runs themselves are in results/). Jobs resampled from them (benchruns/studies/errorrates.py, the
 gate's own statistics) give:
 
 * false alarms: the share of A/A jobs that fail, paired (ab with its default 4 worker
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchruns import errorrates
+from benchruns.studies import errorrates
 from benchruns.config import Thresholds, load_thresholds
 from benchruns.runs import BadInput
 from benchruns.stats import ALPHA, compare_processes, fit_prior, trigamma_inverse

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchruns import installtime
+from benchruns.studies import installtime
 
 QUIET = {"schema": 1, "available": True, "other_cores": 0.01, "steal_cores": 0.0, "disturbed": False, "why": ""}
 BUSY = dict(QUIET, other_cores=0.8, disturbed=True, why="other processes used 0.80 of a core")

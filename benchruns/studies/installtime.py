@@ -1,6 +1,6 @@
 """Size and install time of the suite's environments, measured, for docs/installing.md.
 
-``python -m benchruns.installtime --out docs/data/install.json [--env default] [--env pypi]``
+``python -m benchruns.studies.installtime --out docs/data/install.json [--env default] [--env pypi]``
 builds each environment afresh in a temporary folder with the same command the Makefile
 uses, times it (wall clock), measures its size on disk (``du``-style, bytes of every file),
 and meters the machine's load around it (benchruns/load.py): a measurement beside other
@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import load as machine_load
-from .argparsing import Parser
+from .. import load as machine_load
+from ..argparsing import Parser
 from .figures import commit as checkout_commit
 from .figures import this_machine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # name -> (what it is, pip arguments after `pip install`)
 ENVS = {
     "default": ("`make` bootstrap (.venv): requirements.txt with this machine's pip configuration",
@@ -69,7 +69,7 @@ def measure(name: str, python: str = sys.executable) -> dict:
 
 def table(results: list[dict], commit: str) -> dict:
     quiet = all(machine_load.status(r["load"])[0] == "undisturbed" for r in results)
-    return {"source": "`python -m benchruns.installtime --out docs/data/install.json`",
+    return {"source": "`python -m benchruns.studies.installtime --out docs/data/install.json`",
             "machine": this_machine(), "commit": commit,
             "load": "undisturbed" if quiet else "disturbed",
             "columns": ["environment", "torch build", "installed size", "install time"],
@@ -78,7 +78,7 @@ def table(results: list[dict], commit: str) -> dict:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m benchruns.installtime", description=__doc__)
+    p = Parser(prog="python -m benchruns.studies.installtime", description=__doc__)
     p.add_argument("--out", required=True)
     p.add_argument("--env", action="append", choices=sorted(ENVS), help="environments to measure (default: all)")
     args = p.parse_args(argv)

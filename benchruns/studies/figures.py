@@ -1,13 +1,13 @@
 """figures: the docs' data tables that come from a measurement script rather than from a saved run.
 
-``python -m benchruns.figures changepoints PROCESSES [--out FILE]``
+``python -m benchruns.studies.figures changepoints PROCESSES [--out FILE]``
     false steps per history and detection of injected +10% / +25% steps of the change-point
     detector (benchruns/changepoints.py), computed from the run medians of real processes of
     one commit (a ``tests/data/processes_quick_<commit>.json`` file, ``error-rates --save``).
     Pure computation, nothing is timed: its load is the load of those processes' runs, so
     the table is ``undisturbed`` only when the file's ``loads`` lists nothing else.
 
-``python -m benchruns.figures history-build RUN [--runs 100] [--out FILE]``
+``python -m benchruns.studies.figures history-build RUN [--runs 100] [--out FILE]``
     wall time, peak memory (the build process's maximum resident set), output size and the
     steps found of ``python -m benchruns history`` over ``--runs`` synthetic runs made from
     the real run RUN by ``benchruns.history.synth``: a fresh build, then a rebuild over the
@@ -17,7 +17,7 @@
 The peer-harness table comes from ``python -m benches.transfer_cases --out FILE``, which
 uses ``commit``, ``this_machine`` and ``write_table`` from here.
 
-Every table is a ``table data=FILE`` data file of benchruns/docs.py: ``source`` (the command
+Every table is a ``table data=FILE`` data file of benchruns/studies/docs/data.py: ``source`` (the command
 that measured it), ``machine``, ``commit`` (``git rev-parse --short=7 HEAD`` of this
 checkout; a checkout with modified tracked files is refused unless ``--allow-dirty``, which
 marks the commit ``-dirty``), ``load``, ``columns`` and ``rows``; ``python -m benchruns docs``
@@ -41,16 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import load as machine_load
-from .argparsing import Parser
-from .changepoints import MIN_EFFECT, PENALTY, QUIET, false_step_rates, find_steps
-from .machine import cpu_model, current_machine_info, machine_key
-from .runs import BadInput, load_run
+from .. import load as machine_load
+from ..argparsing import Parser
+from ..changepoints import MIN_EFFECT, PENALTY, QUIET, false_step_rates, find_steps
+from ..machine import cpu_model, current_machine_info, machine_key
+from ..runs import BadInput, load_run
 
 # The checkout whose commit a table names (tests point it at a scratch repository).
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Where ``python -m benchruns history`` is started from: the code being timed.
-CODE = Path(__file__).resolve().parent.parent
+CODE = Path(__file__).resolve().parents[2]
 UNDISTURBED = "undisturbed"
 
 CP_RUNS = 30  # runs per synthetic history (as tests/test_changepoints.py)
@@ -99,7 +99,7 @@ def source_text(command: str, argv: list[str]) -> str:
 
 def table_doc(source: str, machine: str, commit_: str, load: str, columns: list[str], rows: list[list[str]],
               title: str | None = None, **extra) -> dict:
-    """A ``table data=`` document (benchruns/docs.py's ``read_data`` format)."""
+    """A ``table data=`` document (benchruns/studies/docs/data.py's ``read_data`` format)."""
     if not columns or any(len(r) != len(columns) for r in rows):
         raise ValueError("every row needs one cell per column")
     doc = {"source": source, "machine": machine, "commit": commit_, "load": load}
@@ -242,7 +242,7 @@ def cmd_changepoints(args, argv: list[str], prog: str) -> int:
     sha = commit(ROOT, args.allow_dirty)
     name = _shown(path)
     title, columns, rows, extra = changepoints_table(doc, name, args.runs, args.histories)
-    table = table_doc(source_text("python -m benchruns.figures", argv),
+    table = table_doc(source_text("python -m benchruns.studies.figures", argv),
                       machine_of_key(doc["machine_key"], Path(args.results_dir)), sha, processes_load(doc),
                       columns, rows, title, **extra)
     if table["load"] != UNDISTURBED:
@@ -286,8 +286,8 @@ def _mb(n: int) -> str:
 
 def steps_found(folder: Path, stepped: set[str], at: int) -> dict:
     """Real change points in the synthetic history: the injected ones found (within 2 runs, slower), the rest false."""
-    from . import storage
-    from .history.model import build_history
+    from .. import storage
+    from ..history.model import build_history
 
     runs = [load_run(p) for p in storage.list_runs(folder)]
     history = build_history(runs, {})
@@ -311,7 +311,7 @@ def steps_found(folder: Path, stepped: set[str], at: int) -> dict:
 def history_build(run_path: Path, runs: int, spread: float, share: float, seed: int, python: str,
                   meter: machine_load.LoadMeter, log=print) -> dict:
     """Make the synthetic runs, time two builds of the site inside ``meter``'s windows, count the steps found."""
-    from .history import synth
+    from ..history import synth
 
     run = load_run(run_path)
     if run.load_status == "disturbed":
@@ -379,7 +379,7 @@ def cmd_history_build(args, argv: list[str], prog: str) -> int:
              f"from `{_shown(run_path)}` (each median scaled by a {args.spread:.0%} lognormal run-to-run factor, "
              f"{result['stepped']} benchmarks stepped +10% from run {result['at']}); wall time and the build "
              "process's peak resident memory.")
-    table = table_doc(source_text("python -m benchruns.figures", argv), this_machine(), sha, status,
+    table = table_doc(source_text("python -m benchruns.studies.figures", argv), this_machine(), sha, status,
                       ["what", "measured"], history_rows(result), title, load_record=rec,
                       **({"load_why": why} if why else {}))
     for row in table["rows"]:
@@ -399,7 +399,7 @@ def _shown(path: Path) -> str:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m benchruns.figures",
+    p = Parser(prog="python -m benchruns.studies.figures",
                description="Write the docs' data tables that come from a measurement script (see the module "
                "docstring); python -m benchruns docs then renders them.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)

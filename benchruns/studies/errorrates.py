@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import BadInput, load_run
-from .stats import ALPHA, judge
+from ..runs import BadInput, load_run
+from ..stats import ALPHA, judge
 
 JOBS = 1000
 SLOWDOWN = 1.10
@@ -164,7 +164,7 @@ def render(procs: Processes, rates: list[Rates], thresholds) -> str:
 
 
 def main(args) -> int:
-    from .config import load_thresholds
+    from ..config import load_thresholds
 
     thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
     if args.processes:

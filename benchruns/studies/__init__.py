@@ -1,0 +1,9 @@
+"""What produces the project's own docs and studies, apart from what users' commands run.
+
+``docs`` (the generated tables of README.md and docs/), ``figures`` (the docs' measured data
+tables), ``installtime`` (install sizes and times), ``errorrates`` (the gate's error rates
+resampled from real processes: the docs' table, and ``make error-rates``). The noise study
+and the ab-jobs table join them here. Each module records machine, commit and load with
+what it measures; nothing in benchruns/ outside this package imports it, except cli.py,
+which gives the studies their ``python -m benchruns`` command names.
+"""
