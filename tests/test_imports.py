@@ -1,126 +1,35 @@
-"""The benchruns package's imports, read with ``ast``: no import cycle, and no framework.
+"""The packages' imports: no import circle in benchruns/ or benches/, and no framework in benchruns/.
 
-Every import statement counts, the ones inside functions too: a lazy import only delays
-a cycle (report.py once imported cli's Parser inside a function while cli imports report
-inside another), and a framework imported lazily still has to be installed. Imports under
-``if TYPE_CHECKING:`` never run and are left out. A package's ``__init__`` that a submodule's
-import runs first is not an edge: only what a statement names is.
+The reader (tests/importgraph.py) counts every import statement, lazy ones too, and leaves
+out ``if TYPE_CHECKING:`` imports, which never run.
 """
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.importgraph import (circles, describe, find_cycle, floors, import_graph, import_statements, main,
+                               package_modules)
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
 
 
-def package_modules(package: Path) -> dict[str, Path]:
-    """Every module under ``package`` by dotted name (a package by its own name, not ``__init__``)."""
-    found = {}
-    for path in sorted(package.rglob("*.py")):
-        parts = path.relative_to(package.parent).with_suffix("").parts
-        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return found
-
-
-def _type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def import_nodes(tree: ast.AST):
-    """Every Import / ImportFrom that can run, anywhere in the module."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        children = list(ast.iter_child_nodes(node))
-        if isinstance(node, ast.If) and _type_checking(node):
-            children = node.orelse
-        stack.extend(children)
-
-
-def import_statements(name: str, path: Path) -> list[tuple[int, str, list[str]]]:
-    """(line, absolute module, names taken from it) per import in ``name``'s module; relative ones resolved."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = []
-    for node in import_nodes(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name, []) for alias in node.names]
-            continue
-        base = node.module or ""
-        if node.level:
-            parts = package.split(".")
-            base = ".".join(parts[:len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
-        found.append((node.lineno, base, [alias.name for alias in node.names]))
-    return sorted(found)
-
-
-def import_graph(package: Path) -> dict[str, dict[str, int]]:
-    """Module -> {module of the same package it imports: line of the first such import}.
-
-    ``from pkg import name`` imports the submodule pkg.name where there is one, else takes
-    a name from pkg itself.
-    """
-    modules = package_modules(package)
-    graph: dict[str, dict[str, int]] = {m: {} for m in modules}
-    for name, path in modules.items():
-        for line, base, names in import_statements(name, path):
-            targets = [f"{base}.{n}" if f"{base}.{n}" in modules else base for n in names] or [base]
-            for target in targets:
-                if target in modules and target != name:
-                    graph[name].setdefault(target, line)
-    return graph
-
-
-def find_cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
-    """One import cycle as [a, b, ..., a], or None. Depth-first, in sorted order so the answer is stable."""
-    state: dict[str, int] = {}  # 1 on the current path, 2 finished
-    path: list[str] = []
-
-    def visit(node):
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(graph.get(node, {})):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            if nxt not in state:
-                cycle = visit(nxt)
-                if cycle:
-                    return cycle
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in sorted(graph):
-        if start not in state:
-            cycle = visit(start)
-            if cycle:
-                return cycle
-    return None
-
-
-def describe(cycle: list[str], graph: dict[str, dict[str, int]], modules: dict[str, Path]) -> str:
-    """The cycle on one line, then where each step's import is."""
-    steps = [f"{a} imports {b} at line {graph[a][b]} of {modules[a].name}" for a, b in zip(cycle, cycle[1:])]
-    return "import cycle: " + " -> ".join(cycle) + "\n  " + "\n  ".join(steps)
-
-
 # --------------------------------------------------------------------------- the checks
 
 
-def test_benchruns_has_no_import_cycle():
-    package = ROOT / "benchruns"
+@pytest.mark.parametrize("name, probe", [("benchruns", "benchruns.cli"), ("benches", "benches.test_input_pipelines")])
+def test_package_has_no_import_cycle(name, probe):
+    package = ROOT / name
     graph = import_graph(package)
-    assert graph["benchruns.cli"], "the reader found no imports in cli.py: it is broken, not the package clean"
+    assert graph[probe], f"the reader found no imports in {probe}: it is broken, not the package clean"
     cycle = find_cycle(graph)
     assert cycle is None, describe(cycle, graph, package_modules(package))
+    assert circles(graph) == []
 
 
 def test_benchruns_never_imports_a_framework():
@@ -181,3 +90,26 @@ def test_clean_package_and_type_checking_imports_pass(tmp_path):
     assert graph["pkg.other"] == {"pkg.sub.leaf": 1}  # a submodule named, not its package
     assert graph["pkg.sub.leaf"] == {}  # the TYPE_CHECKING import never runs
     assert find_cycle(graph) is None
+
+
+def test_circles_and_floors_count_a_loop_once(tmp_path):
+    """Two loops (a<->b, c->d->e->c) are two circles; floors count a circle as one module."""
+    package = _package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "from . import b\n", "pkg/b.py": "def f():\n    from . import a\n",
+        "pkg/c.py": "from . import d\nfrom . import leaf\n", "pkg/d.py": "from . import e\n",
+        "pkg/e.py": "from .c import x\n", "pkg/leaf.py": "", "pkg/top.py": "from . import a, c\n",
+    })
+    graph = import_graph(package)
+    assert circles(graph) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.d", "pkg.e"]]
+    assert floors(graph) == 3  # top -> {c, d, e} -> leaf
+    assert floors(import_graph(_package(tmp_path / "flat", {"pkg/__init__.py": "", "pkg/x.py": ""}))) == 1
+
+
+def test_importgraph_command_counts_and_refuses_a_non_package(tmp_path, capsys):
+    package = _package(tmp_path, {"pkg/__init__.py": "", "pkg/a.py": "from . import b\n",
+                                  "pkg/b.py": "from . import a\n"})
+    assert main([str(package)]) == 0
+    assert capsys.readouterr().out == "pkg: 3 modules, 1 floors, 1 circles\n  circle: pkg.a <-> pkg.b\n"
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == f"importgraph: {tmp_path / 'nowhere'}: not a package folder (no __init__.py)\n"

@@ -13,7 +13,8 @@
   the Pillow/numpy reference and ideal, the equivalence check, and whether torchvision
   can run beside this torch. ``tfimage_pipelines`` (tf.io.decode_jpeg + tf.image) and
   ``tv_pipelines`` (torchvision.io.decode_jpeg + transforms.v2; import it only once
-  ``imageops.torchvision_problem()`` is None) build them.
+  ``imageops.torchvision_problem()`` is None) build them; ``jpegspec`` holds what they share
+  with imageops (the resize size, the decode knob, the files in order), so neither imports it.
 
 Every pipeline yields batches ``(x, label, index)``: x float32 (NHWC for TensorFlow,
 NCHW for torch), label int64, and the source sample index, so a test can check that

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CHANNELS, HEIGHT, MEAN, PAD, STD, WIDTH, Dataset, augment_params, read_jpeg_index
+from .data import CHANNELS, HEIGHT, MEAN, STD, WIDTH, Dataset, augment_params
+from .jpegspec import DCT_METHODS, RESIZE, SOURCE, jpeg_files
 
-SOURCE = "jpeg-resize"  # the group pipeline/jpeg-resize/<device>
-RESIZE = HEIGHT + 2 * PAD  # 72: random crops of 64 take offsets 0..8, the range augment_params draws
+__all__ = ["DCT_METHODS", "RESIZE", "SOURCE", "jpeg_files"]  # the shared spec, named here too for callers
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,6 @@ FLOAT_SLACK = 1e-4  # float32 rounding in normalise and TF's pixel-aligned crop 
 # nvjpeg (decode_jpeg on CUDA) has its own IDCT and upsampling; not measured here (no GPU):
 # the bound of IFAST-against-ISLOW until a GPU run measures it.
 NVJPEG = FAST_IDCT
-DCT_METHODS = {"accurate": "INTEGER_ACCURATE", "default": ""}  # knob value -> tf.io.decode_jpeg dct_method
 
 
 def decode_bound(dct: str) -> Bound:
@@ -161,13 +160,6 @@ def torchvision_problem() -> str | None:
 
 
 # --------------------------------------------------------------------------- files and the reference
-
-
-def jpeg_files(data: Dataset, n: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The first ``n`` JPEG paths in sample-index order, with their labels and indices."""
-    names, labels, indices = read_jpeg_index(data.jpeg_index)
-    order = np.argsort(indices)[: (n if n is not None else len(indices))]
-    return [str(data.jpeg_dir / names[i]) for i in order], labels[order], indices[order]
 
 
 def pil_decode(path: str) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The jpeg-resize pipeline with TensorFlow: ``tf.io.decode_jpeg`` and ``tf.image`` in tf.data
-(see imageops for the transform and bounds).
+(see imageops for the transform and bounds; jpegspec for what both sides share).
 
 On CPU one parallel map (AUTOTUNE) reads, decodes, resizes, crops, flips and normalises
 each file, then batches and prefetches. TensorFlow has no GPU kernel for decode_jpeg, so
@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data import CHANNELS, HEIGHT, MEAN, STD, WIDTH, Dataset, EpochRunner
-from .imageops import DCT_METHODS, RESIZE, jpeg_files
+from .jpegspec import DCT_METHODS, RESIZE, jpeg_files
 
 
 def decode(raw, dct: str = "accurate"):

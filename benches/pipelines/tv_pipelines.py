@@ -1,5 +1,6 @@
 """The jpeg-resize pipeline with torchvision: ``torchvision.io.decode_jpeg`` and
-``torchvision.transforms.v2`` in a DataLoader (see imageops for the transform and bounds).
+``torchvision.transforms.v2`` in a DataLoader (see imageops for the transform
+and bounds; jpegspec for what both sides share).
 
 This module imports torchvision at the top: import it only once
 ``imageops.torchvision_problem()`` is None. DataLoader workers import it too (forkserver,
@@ -23,7 +24,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as VF
 
 from .data import HEIGHT, MEAN, STD, WIDTH, Dataset, EpochRunner
-from .imageops import RESIZE, jpeg_files
+from .jpegspec import RESIZE, jpeg_files
 from .torch_pipelines import shutdown_workers
 
 WORKER_CONTEXT = "forkserver"
