@@ -1,4 +1,8 @@
-"""Command line: ``python -m benchruns {compare,gate,diff,ab,history,baseline,report}``.
+"""Command line: ``python -m benchruns COMMAND [options]``; ``COMMAND --help`` for each.
+
+The commands users run (compare, gate, diff, ab, baseline, history, report, fleet, publish)
+live in benchruns/; the ones that make the project's own docs and studies (docs,
+error-rates, noise-study, ab-jobs) in benchruns/studies/.
 
 Exit codes: 0 ok, 1 the gate found a regression, 2 bad input (one line on stderr
 naming the file or option and the problem; never a traceback).
@@ -83,6 +87,10 @@ def _pair_options(p, results=True):
     p.add_argument("--allow-different-machines", action="store_true", help="compare runs whose machine keys differ")
     p.add_argument("--include-disturbed", action="store_true",
                    help="use runs whose load record says other processes used the cores (left out by default)")
+    p.add_argument("--normalise", choices=("auto", "probe", "raw"), default="auto",
+                   help="judge on median / reference probe (benchruns/probe.py): auto (default) only where the probe "
+                   "shrinks the spread between the base runs; probe wherever both sides carry one; raw never. "
+                   "Runs without a probe are compared raw, with a note")
 
 
 def _judge_options(p, fmt=True):
@@ -170,6 +178,9 @@ def build_parser() -> Parser:
                    help="machine key folder to include; repeat for several (default: every machine folder)")
     p.add_argument("--out", default="build/history", help="output folder (default build/history)")
     p.add_argument("--top", type=int, default=3, help="how many of the newest real regressions to print (default 3)")
+    p.add_argument("--normalise", choices=("raw", "probe"), default="raw",
+                   help="probe: draw each series whose runs all carry the reference probe at its typical machine "
+                   "speed (median x typical probe / the run's probe; benchruns/probe.py); raw (default): as measured")
     p.add_argument("--include-disturbed", action="store_true",
                    help="count disturbed runs in change-point detection (default: drawn hollow, left out)")
 
@@ -223,6 +234,8 @@ def build_parser() -> Parser:
     p.add_argument("--per-benchmark", action="store_true", help="one job's verdict per benchmark instead")
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
+    sub.add_parser("publish", help="commit new runs to the results branch and push (benchruns/publish.py)",
+                   add_help=False)
     sub.add_parser("fleet", help="the report's verdicts per machine side by side, and the comparisons that change "
                    "sides (benchruns/fleet.py)", add_help=False)
     sub.add_parser("docs", help="rewrite the generated figure tables of README.md and docs/ from named run files "
@@ -252,7 +265,7 @@ def _build(args):
     if not base:
         return None, notes + [f"note: no earlier {cand[-1].profile} run of this machine to compare "
                               f"{cand[-1].label} with; run the suite again (3 runs make a baseline)"]
-    cmp = compare.build(base, cand, thresholds, args.alpha)
+    cmp = compare.build(base, cand, thresholds, args.alpha, normalise=args.normalise)
     return cmp, notes + cmp.notes
 
 
@@ -379,8 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         from . import fleet
 
         return int(fleet.main(argv[1:]) or 0)
+    if argv and argv[0] == "publish":
+        # publish.py owns its options
+        from . import publish
+
+        return publish.main(argv[1:])
     if argv and argv[0] == "docs":
-        # docs.py owns its options too
+        # studies/docs owns its options too
         from .studies import docs
 
         return int(docs.main(argv[1:]) or 0)
