@@ -18,12 +18,13 @@ import uuid
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Before any framework starts: quiet TensorFlow's C++ logging (DESIGN: output).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchruns import load  # noqa: E402
+from benchruns import load, probe  # noqa: E402
 from benchruns.machine import current_machine_info, default_threads, machine_key  # noqa: E402
 from benchruns.storage import INCOMING, store_run  # noqa: E402
 
@@ -50,6 +51,8 @@ def pytest_addoption(parser):
     group.addoption("--save-run", action="store_true",
                     help="save the run as results/<machine-key>/<UTC time>_<commit>.json")
     group.addoption("--results-dir", default="results", help="where --save-run keeps runs (default: results)")
+    group.addoption("--no-probe", action="store_true",
+                    help="do not interleave the reference probe with the timing rounds (benchruns/probe.py)")
 
 
 def _usage_exit(message: str) -> None:
@@ -354,7 +357,7 @@ def pytest_runtest_call(item):
     The call is also a load window (``_load_window``).
     """
     try:
-        with _load_window(item):
+        with _load_window(item), _probe_window(item):
             return (yield)
     except BaseException as exc:
         bench = getattr(item, "funcargs", {}).get("benchmark")
@@ -420,10 +423,37 @@ def _load_window(item):
             bench.extra_info["load"] = meter.last.summary()
 
 
+@contextlib.contextmanager
+def _probe_window(item):
+    """Interleave the reference probe with this benchmark's rounds (benchruns/probe.py); record its median."""
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    config = getattr(item, "config", None)
+    if bench is None or not getattr(bench, "enabled", False) or config.getoption("no_probe"):
+        yield
+        return
+    calls = config.tfpt.setdefault("probe_calls", [])
+    if not calls:
+        probe.warm_up()
+    window = probe.Probe()
+    bench._make_runner = probe.wrap_runner(bench._make_runner, window)
+    try:
+        yield
+    finally:
+        del bench._make_runner
+        summary = window.summary()
+        if summary is not None:
+            bench.extra_info["probe"] = summary
+        calls.extend(window.samples)
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     meter = getattr(config, "tfpt", {}).get("load")
     if meter is not None:
         output_json["load"] = meter.record()
+    calls = getattr(config, "tfpt", {}).get("probe_calls")
+    if calls:  # the run's speed as the probe saw it over all benchmarks
+        output_json["probe"] = {"median_s": float(np.median(calls)), "calls": len(calls),
+                                "workload": "benchruns.probe.reference_work"}
 
 
 @pytest.hookimpl(trylast=True)

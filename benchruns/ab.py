@@ -38,16 +38,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
-import selectors
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +57,18 @@ from . import compare, gate
 from . import load as machine_load
 from .runs import BadInput, Run, load_run
 
-DESIGNS = ("alternate", "duet")
+DESIGNS = ("interleave", "alternate", "duet")
 DEFAULT_DESIGN = "alternate"
+DEFAULT_TURN_TIMES = {"interleave": 0.25, "alternate": 0.1, "duet": 0.1}
+DEFAULT_ROUND_TIME = 0.001  # interleave: a round lasts about 1 ms, or one step where a step is longer
+DEFAULT_INTERLEAVE_THREADS = 1
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
 # measured trade-off between this, the number of pairs and the design.
 # 0.1 s: the lowest spread between pairs in the noise study (alternate 0.03/0.1/0.3/1 s: median sd of
 # log(B/A) 20/15/16/16%; duet 20/17/23/19%), at no more time per pair than 0.03 s.
 DEFAULT_TURN_TIME = 0.1
+MIN_ROUNDS = 20  # interleave: rounds per side and test, at least (a 50 ms step gets 20 of them)
+MAX_ROUNDS = 2000  # and at most (a 0.1 ms round would otherwise ask for thousands)
 MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
@@ -70,8 +76,15 @@ SEED = 20261129
 # Injected into every worker with ``-p`` from a folder on PYTHONPATH, so that it also works
 # for a base ref whose own code predates it. It must not import anything from the suite.
 PLUGIN_NAME = "_benchruns_ab_turns"
-PLUGIN = '''\
-"""benchruns ab: run each test only when the coordinator gives this worker the turn."""
+PLUGIN = """\
+\"\"\"benchruns ab: run each test only when the coordinator gives this worker the turn.
+
+With BENCHRUNS_AB_INTERLEAVE=1 it also hands pytest-benchmark's timing rounds to the
+coordinator one at a time: after calibration and warm-up the worker says how long a round
+takes ("rounds <seconds>") and then runs one round per "r" and stops at "e", so that the
+rounds of A and B alternate at the timescale of a round. Single-round cases (pedantic:
+first call, cold compile) and disabled timing run whole in their turn.
+\"\"\"
 import os
 
 import pytest
@@ -80,21 +93,67 @@ _GO = int(os.environ["BENCHRUNS_AB_GO_FD"])
 _DONE = int(os.environ["BENCHRUNS_AB_DONE_FD"])
 
 
+def _say(line):
+    os.write(_DONE, (line + "\\n").encode())
+
+
+def _interleaved_raw(self, function_to_benchmark, *args, **kwargs):
+    # pytest-benchmark's BenchmarkFixture._raw with the rounds loop run by the coordinator
+    if not self.enabled or self.cprofile:
+        return _ORIGINAL_RAW(self, function_to_benchmark, *args, **kwargs)
+    runner = self._make_runner(function_to_benchmark, args, kwargs)
+    duration, iterations, loops_range = self._calibrate_timer(runner)
+    stats = self._make_stats(iterations)
+    warmup = getattr(self, "_warmup", 0)
+    if warmup:  # as pytest-benchmark warms up: at least one round
+        for _ in range(max(1, int(warmup / iterations))):
+            runner(loops_range)
+    _say("rounds %r" % duration)
+    while True:
+        command = os.read(_GO, 2)
+        if command == b"r\\n":
+            stats.update(runner(loops_range))
+            os.write(_DONE, b"d\\n")
+        elif command == b"e\\n":
+            break
+        else:  # the coordinator went away
+            os._exit(3)
+    return function_to_benchmark(*args, **kwargs)
+
+
+_ORIGINAL_RAW = None
+_INTERLEAVE_STATE = "off"
+if os.environ.get("BENCHRUNS_AB_INTERLEAVE") == "1":
+    try:
+        from pytest_benchmark.fixture import BenchmarkFixture
+        _missing = [n for n in ("_raw", "_make_runner", "_calibrate_timer", "_make_stats")
+                    if not hasattr(BenchmarkFixture, n)]
+        if _missing:
+            _INTERLEAVE_STATE = "off: this pytest-benchmark has no " + ", ".join(_missing)
+        else:
+            _ORIGINAL_RAW = BenchmarkFixture._raw
+            BenchmarkFixture._raw = _interleaved_raw
+            _INTERLEAVE_STATE = "on"
+    except ImportError as exc:
+        _INTERLEAVE_STATE = "off: " + str(exc).replace("\\n", " ")
+
+
 def pytest_collection_finish(session):
-    # one line naming every test this worker will run: duet pairs align their turns on it
-    os.write(_DONE, ("items " + "\\t".join(item.nodeid for item in session.items) + "\\n").encode())
+    # one line naming every test this worker will run: pairs align their turns on it
+    _say("items " + "\\t".join(item.nodeid for item in session.items))
+    _say("interleave " + _INTERLEAVE_STATE)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    os.write(_DONE, ("ready " + item.nodeid + "\\n").encode())
+    _say("ready " + item.nodeid)
     if os.read(_GO, 3) != b"go\\n":  # the coordinator went away: stop without timing anything
         os._exit(3)
     try:
         yield
     finally:  # "done last": nothing follows but writing the JSON and exiting
         os.write(_DONE, b"done\\n" if nextitem is not None else b"done last\\n")
-'''
+"""
 
 
 class WorkerFailed(BadInput):
@@ -116,9 +175,11 @@ def turn_order(first: str, n: int) -> list[str]:
 
 
 def pytest_command(python: str, profile: str, k: str, json_path: Path, extra: list[str] | None = None,
-                   turn_time: float = DEFAULT_TURN_TIME) -> list[str]:
+                   turn_time: float = DEFAULT_TURN_TIME, round_time: float | None = None) -> list[str]:
     cmd = [python, "-m", "pytest", "benches", f"--profile={profile}", "-p", "no:cacheprovider", "-p", PLUGIN_NAME,
            "-q", f"--benchmark-json={json_path}", f"--benchmark-max-time={turn_time:g}"]
+    if round_time is not None:  # pytest-benchmark calibrates a round to last at least this long
+        cmd.append(f"--benchmark-min-time={round_time:g}")
     if k:
         cmd += ["-k", k]
     return cmd + list(extra or [])
@@ -134,6 +195,7 @@ class Worker:
     buffer: bytes = b""
     closed: bool = False
     items: list[str] | None = None  # what the worker collected ("items" line), when it said so
+    interleave: str = "off"  # "on", or "off: why" (the plugin could not take over the rounds loop)
 
     def close(self) -> None:
         """Close the coordinator's ends of the pipes, once (fd numbers are reused)."""
@@ -143,16 +205,15 @@ class Worker:
                 os.close(fd)
 
     def read_line(self, timeout: float) -> str | None:
-        """The worker's next protocol line; None at end of file (the worker exited)."""
+        """The worker's next protocol line; None at end of file (the worker exited).
+
+        Blocks in select() until the worker writes (no polling loop): the hand-over of a
+        round costs two pipe wake-ups, not a sleep."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or not select.select([self.done], [], [], left)[0]:
                 raise WorkerFailed(f"side {self.side} sent nothing for {timeout:.0f} s (hung); log tail: {tail(self.log)}")
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.done, selectors.EVENT_READ)
-                if not sel.select(min(left, 1.0)):
-                    continue
             chunk = os.read(self.done, 4096)
             if not chunk:
                 return None
@@ -170,10 +231,11 @@ def tail(log: Path, lines: int = 3) -> str:
 
 
 def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: Path, log: Path,
-                 cpus: set[int] | None = None) -> Worker:
+                 cpus: set[int] | None = None, interleave: bool = False) -> Worker:
     go_r, go_w = os.pipe()
     done_r, done_w = os.pipe()
     env = dict(os.environ)
+    env["BENCHRUNS_AB_INTERLEAVE"] = "1" if interleave else "0"
     env["PYTHONPATH"] = os.pathsep.join([str(plugin_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["BENCHRUNS_AB_GO_FD"], env["BENCHRUNS_AB_DONE_FD"] = str(go_r), str(done_w)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -204,6 +266,8 @@ def next_ready(worker: Worker, turn_timeout: float) -> str | None:
     while line is not None and not line.startswith("ready "):
         if line.startswith("items "):
             worker.items = [n for n in line[len("items "):].split("\t") if n]
+        elif line.startswith("interleave "):
+            worker.interleave = line[len("interleave "):]
         line = worker.read_line(turn_timeout)
     return None if line is None else line[len("ready "):]
 
@@ -269,14 +333,7 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
     pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
     try:
         while any(nodeid is not None for nodeid in pending.values()):
-            a, b = pending["A"], pending["B"]
-            if a is not None and a == b:
-                sides = ["A", "B"]
-            elif a is None or b is None:
-                sides = ["A" if a is not None else "B"]
-            else:  # run alone the test the other side will never reach
-                later_b = workers["B"].items or []
-                sides = ["A"] if a not in later_b else ["B"]
+            sides = aligned_sides(pending, workers)
             with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
                 for side in sides:
                     os.write(workers[side].go, b"go\n")
@@ -294,6 +351,100 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
         stop(list(workers.values()))
         raise
     return order
+
+
+def aligned_sides(pending: dict[str, str | None], workers: dict[str, Worker]) -> list[str]:
+    """The sides that run the next test together: both when it is the same test, else the one
+    whose test the other side will never reach (added or removed), so the two stay aligned."""
+    a, b = pending["A"], pending["B"]
+    if a is not None and a == b:
+        return ["A", "B"]
+    if a is None or b is None:
+        return ["A" if a is not None else "B"]
+    return ["A"] if a not in (workers["B"].items or []) else ["B"]
+
+
+def balanced_rounds(rng: random.Random, sides: list[str], n: int) -> list[str]:
+    """n rounds per side in blocks of one round each, every block in a random order (AB or BA)."""
+    order: list[str] = []
+    for _ in range(n):
+        block = list(sides)
+        rng.shuffle(block)
+        order += block
+    return order
+
+
+@dataclass
+class Interleaved:
+    """How the rounds of one test were run: per side the seconds of one round, and the rounds given."""
+
+    nodeid: str
+    round_s: dict[str, float]
+    rounds: int
+    failed: list[str]  # sides whose test ended during its rounds (an error): judged on what they ran
+
+
+def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
+                    max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
+                    meter: machine_load.LoadMeter | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+    """Run each test on both sides with their timing rounds alternating, one round at a time.
+
+    Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
+    after its warm-up (both blocked on their pipes, using no CPU). Then the coordinator
+    gives one round at a time, ``n`` per side in blocks of AB or BA drawn at random, so that
+    both sides sample the same moments of the machine's speed. ``n`` fills ``turn_time``
+    seconds of rounds per side at the slower side's round (between min_rounds and
+    max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
+    cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
+    """
+    order: list[tuple[str, str]] = []
+    interleaved: list[Interleaved] = []
+    pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
+    try:
+        while any(nodeid is not None for nodeid in pending.values()):
+            sides = aligned_sides(pending, workers)
+            nodeid = pending[sides[0]]
+            with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
+                setup_order = list(sides)
+                rng.shuffle(setup_order)
+                round_s: dict[str, float] = {}
+                for side in setup_order:
+                    os.write(workers[side].go, b"go\n")
+                    line = workers[side].read_line(turn_timeout)
+                    if line is not None and line.startswith("rounds "):
+                        round_s[side] = float(line.split()[1])
+                    elif line not in ("done", "done last"):
+                        raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(workers[side].log)}")
+                failed: list[str] = []
+                if round_s:
+                    n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
+                    for side in balanced_rounds(rng, sorted(round_s), n):
+                        if side in failed:
+                            continue
+                        os.write(workers[side].go, b"r\n")
+                        reply = workers[side].read_line(turn_timeout)
+                        if reply in ("done", "done last"):  # its test raised during a round: judged without it
+                            failed.append(side)
+                        elif reply != "d":
+                            raise WorkerFailed(f"side {side} died during a round of {nodeid}; log tail: "
+                                               f"{tail(workers[side].log)}")
+                    for side in round_s:
+                        if side not in failed:
+                            os.write(workers[side].go, b"e\n")
+                    for side in round_s:
+                        if side not in failed and workers[side].read_line(turn_timeout) not in ("done", "done last"):
+                            raise WorkerFailed(f"side {side} died after the rounds of {nodeid}; log tail: "
+                                               f"{tail(workers[side].log)}")
+                    interleaved.append(Interleaved(nodeid, round_s, n, failed))
+                order += [(side, nodeid) for side in sides]
+            for side in sides:
+                pending[side] = next_ready(workers[side], turn_timeout)
+        for w in workers.values():
+            finish(w)
+    except BaseException:
+        stop(list(workers.values()))
+        raise
+    return order, interleaved
 
 
 def duet_cpus(pair: int, side: str) -> set[int]:
@@ -359,21 +510,95 @@ class Pair:
     runs: dict[str, Run]
     turns: list[tuple[str, str]]
     load: dict
+    interleaved: list[Interleaved] = field(default_factory=list)
+    interleave_state: dict[str, str] = field(default_factory=dict)  # per side: "on" or "off: why"
 
     @property
     def disturbed(self) -> bool:
         return machine_load.status(self.load)[0] == "disturbed"
 
 
+@dataclass
+class Plan:
+    """Where and how a job's workers run: design, time per benchmark, threads and CPU pinning."""
+
+    design: str
+    turn_time: float  # alternate/duet: seconds of rounds per turn; interleave: seconds of rounds per side
+    round_time: float | None  # interleave: a round lasts at least this long (pytest-benchmark's min time)
+    threads: int | None  # --threads for both workers; None: the suite's own setting
+    worker_cpus: set[int] | None  # both workers pinned here (interleave); duet pins per side
+    coordinator_cpus: set[int] | None  # the coordinator keeps off the workers' core when there is another
+    note: str  # one line for the table: threads and pinning as they were used, and any fallback
+
+    def describe(self) -> str:
+        if self.design == "interleave":
+            return (f"design interleave, rounds of {self.round_time * 1e3:g} ms, {self.turn_time:g} s of rounds "
+                    f"per side and benchmark; {self.note}")
+        return f"design {self.design}, {self.turn_time:g} s per turn; {self.note}"
+
+
+def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_time: float | None = None,
+         threads: str | int | None = None) -> Plan:
+    """The job's plan. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
+    (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's)."""
+    cores = sorted(os.sched_getaffinity(0))
+    turn_time = turn_time if turn_time is not None else DEFAULT_TURN_TIMES[design]
+    if design == "duet":
+        half = max(len(cores) // 2, 1)
+        return Plan(design, turn_time, None, half, None, None, f"{half} thread(s) per side, each on its own half of the cores")
+    if design == "alternate":
+        n = None if threads in (None, "suite") else int(threads)
+        return Plan(design, turn_time, None, n, None, None,
+                    f"{n} thread(s)" if n else "the suite's threads" + ", unpinned")
+    round_time = round_time if round_time is not None else DEFAULT_ROUND_TIME
+    if threads == "suite":
+        return Plan(design, turn_time, round_time, None, None, None, "the suite's threads, both workers unpinned")
+    n = int(threads) if threads is not None else DEFAULT_INTERLEAVE_THREADS
+    if n > len(cores):
+        note = (f"{n} thread(s) asked, {len(cores)} CPU(s) available: pinning not possible, "
+                f"workers unpinned with {n} thread(s)")
+        print(f"ab: {note}", file=sys.stderr)
+        return Plan(design, turn_time, round_time, n, None, None, note)
+    workers, rest = set(cores[-n:]), set(cores[:-n])
+    try:  # a container may forbid it: then say so and run unpinned
+        os.sched_setaffinity(0, os.sched_getaffinity(0))
+    except OSError as exc:
+        note = f"CPU pinning not allowed ({exc.strerror}): workers unpinned with {n} thread(s)"
+        print(f"ab: {note}", file=sys.stderr)
+        return Plan(design, turn_time, round_time, n, None, None, note)
+    where = "CPU " + ",".join(map(str, sorted(workers)))
+    return Plan(design, turn_time, round_time, n, workers, rest or None,
+                f"{n} thread(s), both workers pinned to {where}")
+
+
+@contextlib.contextmanager
+def coordinator_pinned(cpus: set[int] | None):
+    """Keep the coordinator off the workers' core(s) while the job runs (restored after)."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: list[str] | None = None,
             seed: int = SEED, turn_timeout: float = TURN_TIMEOUT_S, log=None, design: str = DEFAULT_DESIGN,
-            turn_time: float = DEFAULT_TURN_TIME, reruns: int = MAX_RERUNS) -> list[Pair]:
+            turn_time: float | None = None, reruns: int = MAX_RERUNS, job: Plan | None = None) -> list[Pair]:
     """Run ``repeat`` fresh worker pairs; ``sides`` maps 'A'/'B' to (python, cwd).
 
     A pair during whose turns other processes used more than the load threshold is
     disturbed: it is reported, kept out of the verdict by the caller, and replaced by a
     fresh pair, at most ``reruns`` times per job. Returns every pair, disturbed ones too.
     """
+    job = job or plan(design, turn_time)
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     plugin_dir = tmp / "plugin"
     plugin_dir.mkdir(exist_ok=True)
@@ -387,60 +612,90 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     done: list[Pair] = []
     draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []
-    threads = None
-    if design == "duet":
-        threads = max(len(os.sched_getaffinity(0)) // 2, 1)
     try:
-        p = 0
-        while sum(not pair.disturbed for pair in done) < repeat and p < repeat + reruns:
-            started = time.monotonic()
-            workers: dict[str, Worker] = {}
-            started_pairs.append(workers)
-            for side in ("A", "B"):
-                python, cwd = sides[side]
-                cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra, turn_time)
-                cpus = None
-                if design == "duet":
-                    cmd.append(f"--threads={threads}")
-                    cpus = duet_cpus(p, side)
-                workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log", cpus)
-            meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
-            if design == "duet":
-                order = run_duet(workers, turn_timeout, meter)
-            else:
-                order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
-                for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
-                    finish(w)
-                draining.clear()
-            runs = {}
-            for side in ("A", "B"):
-                json_path = tmp / f"{side}{p}.json"
-                if not json_path.is_file():
-                    w = workers[side]
-                    raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
-                                       f"writing its JSON; log tail: {tail(w.log)}")
-                runs[side] = load_run(json_path)
-            pair = Pair(p, runs, order, meter.record())
-            done.append(pair)
-            state, why = machine_load.status(pair.load)
-            quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
-                     else f"{state.upper()}: {why}")
-            lead = "duet" if design == "duet" else f"{firsts[p]} first"
-            log(f"ab: pair {p + 1} done in {time.monotonic() - started:.0f} s ({len(order)} turns, {lead}; {quiet})")
-            if pair.disturbed and p + 1 < repeat + reruns:
-                log(f"ab: pair {p + 1} was disturbed: it gives no verdict; starting a fresh pair in its place")
-            p += 1
+        with coordinator_pinned(job.coordinator_cpus):
+            p = 0
+            while sum(not pair.disturbed for pair in done) < repeat and p < repeat + reruns:
+                started = time.monotonic()
+                workers: dict[str, Worker] = {}
+                started_pairs.append(workers)
+                for side in ("A", "B"):
+                    python, cwd = sides[side]
+                    cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra, job.turn_time,
+                                         job.round_time)
+                    if job.threads:
+                        cmd.append(f"--threads={job.threads}")
+                    cpus = duet_cpus(p, side) if job.design == "duet" else job.worker_cpus
+                    workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
+                                                 cpus, interleave=job.design == "interleave")
+                meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
+                interleaved: list[Interleaved] = []
+                if job.design == "duet":
+                    order = run_duet(workers, turn_timeout, meter)
+                elif job.design == "interleave":
+                    order, interleaved = run_interleaved(workers, rng, job.turn_time, turn_timeout=turn_timeout,
+                                                         meter=meter)
+                else:
+                    order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
+                    for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
+                        finish(w)
+                    draining.clear()
+                runs = {}
+                for side in ("A", "B"):
+                    json_path = tmp / f"{side}{p}.json"
+                    if not json_path.is_file():
+                        w = workers[side]
+                        raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
+                                           f"writing its JSON; log tail: {tail(w.log)}")
+                    runs[side] = load_run(json_path)
+                pair = Pair(p, runs, order, meter.record(), interleaved,
+                            {side: w.interleave for side, w in workers.items()})
+                done.append(pair)
+                state, why = machine_load.status(pair.load)
+                quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
+                         else f"{state.upper()}: {why}")
+                lead = {"duet": "duet", "interleave": f"{len(interleaved)} interleaved"}.get(job.design,
+                                                                                            f"{firsts[p]} first")
+                log(f"ab: pair {p + 1} done in {time.monotonic() - started:.0f} s ({len(order)} turns, {lead}; {quiet})")
+                if pair.disturbed and p + 1 < repeat + reruns:
+                    log(f"ab: pair {p + 1} was disturbed: it gives no verdict; starting a fresh pair in its place")
+                p += 1
     finally:
         stop([w for workers in started_pairs for w in workers.values()])
     return done
 
 
-def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair], used: list[Pair]) -> None:
+def tag_interleaving(cmp, pairs: list[Pair]) -> None:
+    """Say in the table which benchmarks were not interleaved (judged per process) and which do their work
+    in other processes (DataLoader or distributed workers: those share the pinned core with the workers)."""
+    by_name = {}
+    for pair in pairs:
+        for side, run in pair.runs.items():
+            for name, bench in run.benchmarks.items():
+                by_name.setdefault(name, bench)
+    nodeids = {it.nodeid for pair in pairs for it in pair.interleaved}
+    off = {side: state for pair in pairs for side, state in pair.interleave_state.items() if state != "on"}
+    for side, state in sorted(off.items()):
+        cmp.notes.append(f"note: side {side} could not interleave ({state}): its benchmarks ran whole per turn")
+    for row in cmp.rows:
+        bench = by_name.get(row.fullname)
+        if bench is None:
+            continue
+        if not any(nodeid.endswith("::" + bench.fullname.split("::")[-1]) for nodeid in nodeids):
+            cmp.tags[row.fullname] = "per process: one round, not interleaved"
+        elif any((bench.params or {}).get(key) or bench.extra_info.get(key) for key in ("num_workers", "workers")):
+            cmp.tags[row.fullname] = "interleaved; its work runs in worker processes"
+
+
+def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair], used: list[Pair],
+                 job: Plan | None = None) -> None:
     """The job's summary (for the docs' table of real jobs): verdict, flags, MDEs, wall time, loads."""
     rows = cmp.rows
     record = {
         "base": args.base_ref or args.base_python, "cand": "working tree", "k": args.k,
-        "design": getattr(args, "design", DEFAULT_DESIGN), "turn_time": getattr(args, "turn_time", DEFAULT_TURN_TIME),
+        "design": job.design if job else DEFAULT_DESIGN, "turn_time": job.turn_time if job else DEFAULT_TURN_TIME,
+        "round_time": job.round_time if job else None, "threads": job.threads if job else None,
+        "plan": job.describe() if job else "", "tags": cmp.tags,
         "pairs": len(used), "disturbed_pairs": sum(p.disturbed for p in pairs), "exit": code,
         "included_disturbed": bool(getattr(args, "include_disturbed", False)),
         "verdict": {0: "passed", 1: "FAILED"}.get(code, "not decided"),
@@ -489,6 +744,8 @@ def main(args) -> int:
     for p in {python, base_python}:
         if shutil.which(p) is None:
             raise BadInput(f"{p}: no such interpreter")
+    job = plan(getattr(args, "design", DEFAULT_DESIGN), getattr(args, "turn_time", None),
+               getattr(args, "round_time", None), getattr(args, "threads", None))
     here = Path.cwd()
     top_run = _git("rev-parse", "--show-toplevel", cwd=here)
     if top_run.returncode != 0 and args.base_ref:
@@ -514,8 +771,7 @@ def main(args) -> int:
         else:  # --base-python outside git: both sides run this folder
             sides = {"A": (base_python, here), "B": (python, here)}
         extra = list(getattr(args, "pytest_args", None) or [])
-        pairs = execute(sides, args.repeat, args.profile, args.k, tmp, extra, design=getattr(args, "design", DEFAULT_DESIGN),
-                        turn_time=getattr(args, "turn_time", DEFAULT_TURN_TIME),
+        pairs = execute(sides, args.repeat, args.profile, args.k, tmp, extra, job=job,
                         reruns=0 if getattr(args, "include_disturbed", False) else MAX_RERUNS)
     finally:
         for path in added:
@@ -535,6 +791,8 @@ def main(args) -> int:
         return 2 if strict else 0
     cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
                         paired=True, base_label=label_a, cand_label=label_b)
+    if job.design == "interleave":
+        tag_interleaving(cmp, used)
     if disturbed:
         cmp.notes.insert(0, f"note: {len(disturbed)} disturbed pair(s) "
                          + ("kept (--include-disturbed)" if include else "left out of the verdict") + ": "
@@ -546,8 +804,7 @@ def main(args) -> int:
     print(text)
     wall = time.monotonic() - started
     if getattr(args, "record", None):
-        write_record(Path(args.record), args, cmp, code, wall, pairs, used)
-    print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), design "
-          f"{getattr(args, 'design', DEFAULT_DESIGN)}, {getattr(args, 'turn_time', DEFAULT_TURN_TIME):g} s per turn, "
+        write_record(Path(args.record), args, cmp, code, wall, pairs, used, job)
+    print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), {job.describe()}; "
           f"wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)
     return code

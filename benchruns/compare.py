@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from . import probe
 from .runs import Run
 from .stats import ALPHA, MIN_RUNS, POWER, Row, compare_processes
 
@@ -47,6 +48,8 @@ class Comparison:
     alpha: float
     paired: bool = False
     notes: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)  # fullname -> how it was measured, shown with its verdict
+    normalised: list[str] = field(default_factory=list)  # benchmarks judged on median / reference probe
 
     def counts(self) -> dict:
         out = {"slower": 0, "faster": 0, "unchanged": 0}
@@ -60,7 +63,7 @@ class Comparison:
 
     @property
     def too_few_runs(self) -> bool:
-        return min(len(self.base.runs), len(self.cand.runs) if self.paired else MIN_RUNS) < MIN_RUNS
+        return min(len(self.base.runs), len(self.cand.runs)) < MIN_RUNS
 
     def summary(self) -> str:
         c = self.counts()
@@ -73,33 +76,60 @@ class Comparison:
 
 
 def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float = ALPHA, paired: bool = False,
-          base_label: str = "base", cand_label: str = "cand") -> Comparison:
-    """Compare two sets of runs; ``paired``: base_runs[i] and cand_runs[i] are one worker pair."""
+          base_label: str = "base", cand_label: str = "cand", normalise: str = "raw") -> Comparison:
+    """Compare two sets of runs; ``paired``: base_runs[i] and cand_runs[i] are one worker pair.
+
+    ``normalise`` (unpaired only): ``raw`` compares run medians; ``probe`` compares median / reference
+    probe wherever both sides carry a probe (benchruns/probe.py); ``auto`` does so only when the
+    probe shrinks the spread between the base runs. Medians shown stay in seconds either way."""
     in_base = {name for run in base_runs for name in run.benchmarks}
     in_cand = {name for run in cand_runs for name in run.benchmarks}
-    series = []
-    for name in sorted(in_base & in_cand):
+    shared = sorted(in_base & in_cand)
+    use_probe, how = (False, "") if paired else probe.choose(normalise, base_runs, cand_runs, shared)
+    series, shown = [], {}
+    for name in shared:
         if paired:
             pairs = [(a.benchmarks[name], b.benchmarks[name]) for a, b in zip(base_runs, cand_runs)
                      if name in a.benchmarks and name in b.benchmarks]
-            base_meds, cand_meds = [a.median for a, _ in pairs], [b.median for _, b in pairs]
+            base_b, cand_b = [a for a, _ in pairs], [b for _, b in pairs]
         else:
-            base_meds = [run.benchmarks[name].median for run in base_runs if name in run.benchmarks]
-            cand_meds = [run.benchmarks[name].median for run in cand_runs if name in run.benchmarks]
+            base_b = [run.benchmarks[name] for run in base_runs if name in run.benchmarks]
+            cand_b = [run.benchmarks[name] for run in cand_runs if name in run.benchmarks]
+        figure = (lambda b: b.median)
+        if use_probe and all(probe.normalised(b) is not None for b in base_b + cand_b):
+            figure = probe.normalised
+            shown[name] = (geomean([b.median for b in base_b]), geomean([b.median for b in cand_b]))
         ref = next(run.benchmarks[name] for run in cand_runs if name in run.benchmarks)
-        series.append((name, ref.name, ref.group, base_meds, cand_meds))
+        series.append((name, ref.name, ref.group, [figure(b) for b in base_b], [figure(b) for b in cand_b]))
     rows = compare_processes(series, thresholds, alpha, paired)
+    for row in rows:  # normalised rows are judged on median/probe and shown in seconds
+        if row.fullname in shown:
+            row.base_median, row.cand_median = shown[row.fullname]
     rows.sort(key=lambda r: (r.group, r.name))
     cmp = Comparison(Side(base_label, base_runs), Side(cand_label, cand_runs), rows,
                      added=sorted(in_cand - in_base), removed=sorted(in_base - in_cand), alpha=alpha, paired=paired)
+    cmp.normalised = sorted(shown)
+    if how and rows:
+        cmp.notes.append(f"note: judged on {how}"
+                         + (f"; {len(rows) - len(shown)} benchmark(s) without a probe compared raw"
+                            if shown and len(shown) < len(rows) else ""))
     if cmp.too_few_runs:
         for row in rows:  # ratios are shown; nothing is judged on one or two processes
             row.verdict, row.mde = "unchanged", math.inf
-        n = len(base_runs)
-        cmp.notes.append(
-            f"note: too few runs to gate: {n} {'worker pair(s)' if paired else 'base run(s)'}, need {MIN_RUNS}; one "
-            "process cannot tell a code change from process-to-process noise (ratios are shown, not judged)")
+        if paired:
+            cmp.notes.append(f"note: too few worker pairs to gate: {len(base_runs)}, need {MIN_RUNS}; one process "
+                             "cannot tell a code change from process-to-process noise (ratios are shown, not judged)")
+        else:
+            cmp.notes.append(
+                f"note: too few runs to gate: {len(base_runs)} base and {len(cand_runs)} new run(s), need {MIN_RUNS} "
+                f"of each (run `make bench` {MIN_RUNS} times on the new commit); one process cannot tell a code change "
+                "from process-to-process noise: a window of 7 against 1 new run failed 44% of A/A jobs "
+                "(docs/gate.md). Ratios are shown, not judged")
     return cmp
+
+
+def geomean(values: list[float]) -> float:
+    return float(math.exp(sum(math.log(v) for v in values) / len(values)))
 
 
 def fmt_time(seconds: float) -> str:
@@ -121,10 +151,11 @@ def verdict_text(row: Row) -> str:
     return row.verdict
 
 
-def _cells(row: Row) -> list[str]:
+def _cells(row: Row, tags: dict[str, str] | None = None) -> list[str]:
     ci = f"[{row.ci_low:.3f}, {row.ci_high:.3f}]" if math.isfinite(row.ci_low) else "–"
+    tag = (tags or {}).get(row.fullname)
     return [row.name, fmt_time(row.base_median), fmt_time(row.cand_median), f"{row.ratio:.3f}", ci,
-            f"{row.p_adjusted:.2g}", fmt_mde(row), verdict_text(row)]
+            f"{row.p_adjusted:.2g}", fmt_mde(row), verdict_text(row) + (f" ({tag})" if tag else "")]
 
 
 HEADER = ["name", "base median", "cand median", "ratio", "95% CI", "p (BH)", "MDE", "verdict"]
@@ -148,7 +179,7 @@ def rule_text(cmp: Comparison) -> str:
 def render_table(cmp: Comparison, rows: list[Row] | None = None) -> str:
     rows = cmp.rows if rows is None else rows
     lines = [f"base: {cmp.base.describe()}", f"cand: {cmp.cand.describe()}", ""]
-    body = [HEADER] + [_cells(r) for r in rows]
+    body = [HEADER] + [_cells(r, cmp.tags) for r in rows]
     widths = [max(len(cells[i]) for cells in body) for i in range(len(HEADER))]
 
     def line(cells):
@@ -158,7 +189,7 @@ def render_table(cmp: Comparison, rows: list[Row] | None = None) -> str:
     lines.append(line(HEADER))
     for group, members in _grouped(rows).items():
         lines.append(f"-- {group} " + "-" * max(0, sum(widths) + 2 * len(widths) - len(group) - 4))
-        lines.extend(line(_cells(r)) for r in members)
+        lines.extend(line(_cells(r, cmp.tags)) for r in members)
     lines += _tail(cmp)
     return "\n".join(lines)
 
@@ -170,7 +201,7 @@ def render_md(cmp: Comparison, rows: list[Row] | None = None) -> str:
     for group, members in _grouped(rows).items():
         lines += ["", f"#### {group}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         for r in members:
-            cells = _cells(r)
+            cells = _cells(r, cmp.tags)
             cells[0] = f"`{cells[0]}`"
             if r.verdict == "slower":
                 cells[-1] = f"**{cells[-1]}**"
@@ -213,6 +244,8 @@ def to_json(cmp: Comparison, rows: list[Row] | None = None) -> dict:
         "added": cmp.added,
         "removed": cmp.removed,
         "notes": cmp.notes,
+        "tags": cmp.tags,
+        "normalised": cmp.normalised,
     }
 
 

@@ -147,12 +147,12 @@ def jittered(doc, seed, spread=0.02, profile="quick"):
     return out
 
 
-def processes(tmp_path, n, factor=1.0, only=None, seed0=0, prefix="p"):
-    """n run files of one 'commit' (seeded jitter), the last scaled by factor on one benchmark."""
+def processes(tmp_path, n, factor=1.0, only=None, seed0=0, prefix="p", scaled_last=1):
+    """n run files of one 'commit' (seeded jitter), the last ``scaled_last`` scaled by factor on one benchmark."""
     paths = []
     for i in range(n):
         doc = jittered(load(), seed0 + i)
-        if i == n - 1 and factor != 1.0:
+        if i >= n - scaled_last and factor != 1.0:
             doc = scaled(doc, factor, only=only)
         paths.append(write(tmp_path / f"{prefix}{i}.json", doc))
     return paths
@@ -174,30 +174,34 @@ def test_compare_same_run_unchanged_and_gate_passes(tmp_path):
     assert cli("gate", *base_args(runs[:4]), "--cand", runs[4]).returncode == 0
 
 
+def cand_args(paths):
+    return [a for p in paths for a in ("--cand", p)]
+
+
 def test_gate_catches_a_slowdown_and_lists_it(tmp_path):
-    runs = processes(tmp_path, 6, factor=1.3, only="test_sort")
-    result = cli("gate", *base_args(runs[:5]), "--cand", runs[5], "--threshold=10%")
+    runs = processes(tmp_path, 8, factor=1.3, only="test_sort", scaled_last=3)
+    result = cli("gate", *base_args(runs[:5]), *cand_args(runs[5:]), "--threshold=10%")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "test_sort" in result.stdout.split("\n\n")[0]
     assert "test_copy" not in result.stdout.split("\n\n")[0]
-    md = cli("compare", *base_args(runs[:5]), "--cand", runs[5], "--format=md")
+    md = cli("compare", *base_args(runs[:5]), *cand_args(runs[5:]), "--format=md")
     assert md.returncode == 0 and "| `test_sort` |" in md.stdout and "**slower**" in md.stdout
 
 
 def test_noisy_benchmark_is_listed_as_not_gateable(tmp_path):
     paths = []
-    for i in range(4):  # test_copy's processes scatter by 30%: a 10% gate cannot see through that
+    for i in range(6):  # test_copy's processes scatter by 30%: a 10% gate cannot see through that
         doc = jittered(load(), i, spread=0.005)
         doc = scaled(doc, float(np.random.default_rng(100 + i).lognormal(0, 0.3)), only="test_copy")
         paths.append(write(tmp_path / f"n{i}.json", doc))
-    result = cli("gate", *base_args(paths[:3]), "--cand", paths[3], "--format=json")
+    result = cli("gate", *base_args(paths[:3]), *cand_args(paths[3:]), "--format=json")
     doc = json.loads(result.stdout)
-    rows = {b["name"]: b for b in json.loads(cli("compare", *base_args(paths[:3]), "--cand", paths[3],
+    rows = {b["name"]: b for b in json.loads(cli("compare", *base_args(paths[:3]), *cand_args(paths[3:]),
                                                  "--format=json").stdout)["benchmarks"]}
     assert rows["test_copy"]["gateable"] is False and rows["test_copy"]["mde"] > 0.10
     assert rows["test_sort"]["gateable"] is True
     assert any("test_copy" in name for name in doc["not_gateable"])
-    text = cli("gate", *base_args(paths[:3]), "--cand", paths[3]).stdout
+    text = cli("gate", *base_args(paths[:3]), *cand_args(paths[3:])).stdout
     assert "not gateable here" in text and "test_copy" in text
 
 
@@ -231,13 +235,13 @@ def test_too_few_runs_says_so_and_exits_0_or_2_when_strict(tmp_path):
 
 
 def test_runs_without_raw_rounds_are_judged_on_their_medians(tmp_path):
-    runs = processes(tmp_path, 6, factor=1.3, only="test_sort")
+    runs = processes(tmp_path, 8, factor=1.3, only="test_sort", scaled_last=3)
     for path in runs:
         doc = load(path)
         for bench in doc["benchmarks"]:
             bench["stats"].pop("data")
         write(path, doc)
-    assert cli("gate", *base_args(runs[:5]), "--cand", runs[5]).returncode == 1
+    assert cli("gate", *base_args(runs[:5]), *cand_args(runs[5:])).returncode == 1
 
 
 def test_profiles_are_never_mixed(tmp_path):
@@ -259,11 +263,14 @@ def test_defaults_window_of_same_profile_runs_and_baseline(tmp_path):
     for i, name in enumerate(names[:4]):
         write(folder / f"{name}.json", commit(jittered(load(), i), name))
     write(folder / "20260104T120000Z_fffffff.json", commit(jittered(load(), 9, profile="full"), "x_fffffff"))
-    newest = write(folder / f"{names[4]}.json", commit(scaled(jittered(load(), 4), 1.5), names[4]))
+    for j, stamp in enumerate(("20260105T000000Z", "20260105T010000Z")):  # the new commit is run three times
+        write(folder / f"{stamp}_eeeeeee.json", commit(scaled(jittered(load(), 10 + j), 1.5), names[4]))
+    newest = write(folder / "20260105T020000Z_eeeeeee.json", commit(scaled(jittered(load(), 4), 1.5), names[4]))
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     result = cli("compare", "--results-dir", tmp_path, "--format=json")
     doc = json.loads(result.stdout)
-    assert [Path(p).stem for p in doc["base"]] == names[:4] and doc["cand"][0].endswith(newest.name)
+    assert [Path(p).stem for p in doc["base"]] == names[:4] and doc["cand"][-1].endswith(newest.name)
+    assert len(doc["cand"]) == 3
     assert "other profiles" in result.stderr
     assert cli("gate", "--results-dir", tmp_path).returncode == 1
     assert [Path(p).stem for p in json.loads(cli("compare", "--results-dir", tmp_path, "--lookback", "2",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import probe
 from ..changepoints import Step, find_steps, segments
 from ..runs import Run
 
@@ -61,6 +62,7 @@ class Series:
     device: str
     runs: list = field(default_factory=list)  # Run objects holding this benchmark
     median: np.ndarray | None = None
+    normalised: bool = False  # drawn as probe-normalised seconds (build_history(normalise=True))
     q1: np.ndarray | None = None
     q3: np.ndarray | None = None
     steps: list[Step] = field(default_factory=list)  # each Step.index is a position in ``runs``
@@ -157,7 +159,11 @@ def find_series_steps(s: Series, include_disturbed: bool = False) -> list[Step]:
     return [dataclasses.replace(st, index=int(pos[st.index])) for st in steps]
 
 
-def build_history(runs: list[Run], baselines: dict[str, Path | None], include_disturbed: bool = False) -> History:
+def build_history(runs: list[Run], baselines: dict[str, Path | None], include_disturbed: bool = False,
+                  normalise: bool = False) -> History:
+    """Every series of every machine key and profile. ``normalise``: a series whose runs all carry the
+    reference probe is drawn as median x (typical probe / that run's probe): what the run would have
+    measured at the series' typical machine speed; a series with a run without a probe stays raw."""
     by_side: dict[tuple, list[Run]] = {}
     for run in runs:  # runs come oldest first within each machine folder
         by_side.setdefault((run.key, profile_of(run)), []).append(run)
@@ -178,6 +184,10 @@ def build_history(runs: list[Run], baselines: dict[str, Path | None], include_di
     for s in series.values():
         benches = [r.benchmarks[s.fullname] for r in s.runs]
         s.median = np.array([b.median for b in benches])
+        probes = [probe.probe_median(b) for b in benches]
+        if normalise and all(probes):  # seconds at the series' typical machine speed (benchruns/probe.py)
+            s.median = s.median * (float(np.median(probes)) / np.array(probes))
+            s.normalised = True
         s.q1 = np.array([b.q1 for b in benches])
         s.q3 = np.array([b.q3 for b in benches])
         s.steps = find_series_steps(s, include_disturbed)
