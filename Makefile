@@ -29,7 +29,7 @@ TOOL := $(PYTHON) -m benchruns
 opt = $(if $(2),$(1) $(2))
 
 .DEFAULT_GOAL := help
-.PHONY: noise-study help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs figures clean
+.PHONY: publish noise-study help bench bench-quick bench-cuda-smoke test smoke compare gate diff ab error-rates history baseline report docs figures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -100,11 +100,23 @@ error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs
 history: $(DEPS) ## static site of every machine and profile over time, into build/history (prints the overview and newest regressions)
 	$(TOOL) history --results-dir=$(RESULTS) --out=$(OUT)/history $(ARGS)
 
+# The results branch (docs/nightly-ci.md): runs committed gzipped, checked out as a worktree
+# that is also a results folder (make gate/history RESULTS=$(RESULTS_WORKTREE)).
+RESULTS_BRANCH ?= benchmark-results
+RESULTS_WORKTREE ?= results-branch
+
+publish: $(DEPS) ## commit the runs under RESULTS that RESULTS_BRANCH lacks (gzipped) and push; retried on a concurrent push
+	$(TOOL) publish --results-dir=$(RESULTS) --branch=$(RESULTS_BRANCH) --worktree=$(RESULTS_WORKTREE) $(ARGS)
+
 baseline: $(DEPS) ## mark RUN=path (default: this machine's newest run) as the gate's baseline
 	$(TOOL) baseline $(call opt,--run,$(RUN)) --results-dir=$(RESULTS) $(ARGS)
 
 report: $(DEPS) ## verdicts on the usual TF-vs-PyTorch claims with plots, into build/report
 	$(TOOL) report $(call opt,--run,$(RUN)) --results-dir=$(RESULTS) --out=$(OUT)/report $(ARGS)
+
+.PHONY: fleet
+fleet: $(DEPS) ## the report's verdicts per machine side by side, into build/fleet (FOLDERS='a b': results folders, e.g. CI artifacts; FORMAT=md|json)
+	$(TOOL) fleet $(FOLDERS) --results-dir=$(RESULTS) --out=$(OUT)/fleet $(if $(filter-out table,$(FORMAT)),--format=$(FORMAT)) $(ARGS)
 
 docs: $(DEPS) ## rewrite the generated tables in README.md and docs/ from the run files their markers name (ARGS=--check: diff only)
 	$(TOOL) docs $(ARGS)

@@ -3,12 +3,19 @@
 Every problem with a user's input becomes a ``BadInput`` whose message is one line that
 names the file and the problem; the CLI prints it and exits 2. Validation happens here,
 before any command writes anything, so bad input never leaves partial output behind.
+
+A run file is ``.json`` or ``.json.gz`` (the results branch stores runs gzipped). A file a
+command was asked to judge by name must be good; a broken or foreign file found by
+listing a results folder is skipped, named with the reason in one note, and the rest
+are used (``load_listed``): one cut-off run must not stop a history of hundreds.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,13 +91,27 @@ def _positive(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-def _parse_json(path: Path):
+def _read_text(path: Path) -> str:
+    """The file's text; a ``.gz`` file is decompressed first."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not JSON (not UTF-8 text)") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    if path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError:
+            raise BadInput(f"{path}: truncated gzip (ends at byte {len(raw)}); the run was cut off") from None
+        except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise BadInput(f"{path}: not a gzip file ({exc})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not JSON (not UTF-8 text)") from None
+
+
+def _parse_json(path: Path):
+    text = _read_text(path)
     if not text.strip():
         raise BadInput(f"{path}: empty file, not a pytest-benchmark run")
     try:
@@ -163,6 +184,23 @@ def load_run(path) -> Run:
     )
 
 
+def load_listed(paths, notes: list[str]) -> list[Run]:
+    """The runs among ``paths`` (found by listing a folder) that load; each one that does not is
+    skipped with one note naming it and why."""
+    runs = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except BadInput as exc:
+            notes.append(skip_note(exc))
+    return runs
+
+
+def skip_note(exc: BadInput) -> str:
+    """``skipped <file>: <why>``, the one line for a listed file that is not a usable run."""
+    return f"skipped {exc}"
+
+
 # --- which runs -----------------------------------------------------------------
 
 
@@ -209,11 +247,15 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     window: a quick and a full run differ in rounds and data sizes, not in code.
     """
     notes = notes if notes is not None else []
-    loaded: dict[Path, Run] = {}
+    loaded: dict[Path, Run | None] = {}
 
-    def load(path: Path) -> Run:  # the run just before the candidates is read by both loops below
+    def load(path: Path) -> Run | None:  # a listed file that is no usable run: skipped, named once
         if path not in loaded:
-            loaded[path] = load_run(path)
+            try:
+                loaded[path] = load_run(path)
+            except BadInput as exc:
+                loaded[path] = None
+                notes.append(skip_note(exc))
         return loaded[path]
 
     def quiet(run: Run) -> bool:
@@ -234,11 +276,16 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
         newest = Path(cand[-1])
     else:
         folder_runs = saved_runs(machine_folder(results_dir, machine))
-        newest = folder_runs[-1]
+        newest = next((p for p in reversed(folder_runs) if load(p) is not None), None)
+        if newest is None:
+            raise BadInput(f"{folder_runs[-1].parent}: no readable run among {len(folder_runs)} file(s) "
+                           f"({notes[-1]})")
         newest_run = load(newest)
         cand_runs = []
         for path in reversed([p for p in folder_runs if storage._run_order(p) <= storage._run_order(newest)]):
             run = load(path)
+            if run is None:
+                continue
             if run.commit != newest_run.commit or run.profile != newest_run.profile or len(cand_runs) == MAX_NEW:
                 break
             if quiet(run):
@@ -255,8 +302,9 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     if base:
         return named(base), cand_runs
     profile = cand_runs[-1].profile
+    cand_stems = {(Path(c.path).resolve().parent, storage.run_stem(c.path)) for c in cand_runs}
     earlier = [p for p in folder_runs if storage._run_order(p) < storage._run_order(newest)
-               and all(p.resolve() != Path(c.path).resolve() for c in cand_runs)]
+               and (p.resolve().parent, storage.run_stem(p)) not in cand_stems]
     marked = storage.read_baseline(newest.parent)
     if marked is not None:
         if not marked.is_file():
@@ -271,6 +319,8 @@ def select_runs(base: list[str] | None, cand: list[str] | None, results_dir, mac
     other_profiles = disturbed = 0
     for path in reversed(earlier):
         run = load(path)
+        if run is None:
+            continue
         if run.profile != profile:
             other_profiles += 1
             continue

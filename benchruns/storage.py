@@ -1,5 +1,8 @@
 """Where runs live: ``results/<machine-key>/<UTC timestamp>_<short commit>.json``.
 
+A results branch (benchruns/publish.py) stores the same runs gzipped, ``<...>.json.gz``;
+everything that lists or reads runs takes both.
+
 A run is written by pytest-benchmark (``--benchmark-json``) into ``results/.incoming/``
 and only then moved into its machine folder with ``os.replace``: a crashed or
 interrupted run leaves at most a stray file in ``.incoming/``, never a partial run
@@ -58,10 +61,26 @@ def machine_folders(results_dir: Path) -> list[Path]:
     return sorted(p for p in Path(results_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+RUN_SUFFIXES = (".json.gz", ".json")  # a results branch stores runs gzipped
+
+
+def is_run_name(name: str) -> bool:
+    return name.endswith(RUN_SUFFIXES) and not name.startswith(".")
+
+
+def run_stem(path) -> str:
+    """The run's name without ``.json`` / ``.json.gz``: one run has one stem however it is stored."""
+    name = Path(path).name
+    for suffix in RUN_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _run_order(path: Path) -> tuple:
     # "<stamp>_<commit>.json" then "<stamp>_<commit>.1.json" for a second run in the same
     # second: plain name order would put ".1" first.
-    stem = path.name[: -len(".json")]
+    stem = run_stem(path)
     head, _, tail = stem.rpartition(".")
     if head and tail.isdigit():
         return (head.split("_", 1)[0], int(tail), path.name)
@@ -69,17 +88,40 @@ def _run_order(path: Path) -> tuple:
 
 
 def list_runs(folder: Path) -> list[Path]:
-    """The saved runs of one machine folder, oldest first."""
-    return sorted((p for p in Path(folder).glob("*.json") if p.is_file()), key=_run_order)
+    """The saved runs of one machine folder, ``.json`` and ``.json.gz``, oldest first.
+
+    A run present both ways (a results-branch checkout that also holds the job's fresh
+    ``.json``) is listed once, as its ``.json``.
+    """
+    folder = Path(folder)
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if is_run_name(path.name) and path.is_file():
+            stem = run_stem(path)
+            if stem not in found or path.name.endswith(".json"):
+                found[stem] = path
+    return sorted(found.values(), key=_run_order)
 
 
 def read_baseline(folder: Path) -> Path | None:
-    """The run marked as baseline in this machine folder, or None when none is marked."""
+    """The run marked as baseline in this machine folder, or None when none is marked.
+
+    The marker names a file; where only its other form exists (``.json`` named, the results
+    branch holds ``.json.gz``, or the reverse), that one is the baseline.
+    """
     marker = Path(folder) / BASELINE
     if not marker.is_file():
         return None
     name = marker.read_text(encoding="utf-8").strip()
-    return Path(folder) / name if name else None
+    if not name:
+        return None
+    path = Path(folder) / name
+    if not path.is_file():
+        for suffix in RUN_SUFFIXES:
+            other = Path(folder) / (run_stem(name) + suffix)
+            if other.is_file():
+                return other
+    return path
 
 
 def write_baseline(folder: Path, run: Path) -> Path:
