@@ -220,11 +220,18 @@ def test_every_link_resolves_and_nothing_comes_from_the_network(site):
         parser.feed(path.read_text(encoding="utf-8"))
         for url in parser.urls:
             assert not re.match(r"^(https?:)?//", url), f"{path.name} fetches {url}"
-            target = (path.parent / unquote(url.split("#")[0])).resolve()
+            page, _, anchor = unquote(url).partition("#")
+            target = (path.parent / page).resolve() if page else path
             assert target.is_file(), f"{path.relative_to(out)} links to missing {url}"
+            if anchor:
+                assert re.search(f"id=['\"]{re.escape(anchor)}['\"]", target.read_text(encoding="utf-8")), url
             checked += 1
     assert checked > len(pages)
-    assert not list(out.rglob("*.png")), "one file per page: plots are inline SVG"
+    # the fleet page (benchruns/fleet.py) is the reports' own output, with their PNG plots
+    assert not [p for p in out.rglob("*.png") if "fleet" not in p.relative_to(out).parts], \
+        "one file per page: plots are inline SVG"
+    assert 'href="fleet/fleet.html"' in (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "fleet" / "fleet.html").is_file()
 
 
 def test_regressions_page_has_size_ci_commits_and_diff(site):

@@ -313,8 +313,13 @@ class Claim:
     supports: int = 0
     contradicts: int = 0
     excluded: int = 0
+    # (comparison, supports) for every comparison counted or left out, for callers that set
+    # one machine's comparisons beside another's (benchruns/fleet.py)
+    counted: list = field(default_factory=list, repr=False)
 
     def count(self, supports: bool, cmp: Cmp | None = None) -> None:
+        if cmp is not None:
+            self.counted.append((cmp, supports))
         if cmp is not None and cmp.suspect:
             self.excluded += 1
         elif supports:

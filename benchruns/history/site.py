@@ -38,13 +38,20 @@ def diff_name(a, b) -> str:
     return f"{a.key}__{a.path.stem}__{b.key}__{b.path.stem}.html"
 
 
-def page(title: str, body: str, depth: int = 0, script: str = "") -> str:
+FLEET_PAGE = "fleet/fleet.html"
+
+
+def nav(depth: int = 0) -> str:
     up = "../" * depth
-    nav = (f'<nav><a href="{up}index.html">overview</a><a href="{up}regressions.html">regressions</a>'
-           f'<a href="{up}machines.html">machines</a></nav>')
+    return (f'<nav><a href="{up}index.html">overview</a><a href="{up}regressions.html">regressions</a>'
+            f'<a href="{up}machines.html">machines</a><a href="{up}{FLEET_PAGE}">verdicts per machine</a></nav>')
+
+
+def page(title: str, body: str, depth: int = 0, script: str = "") -> str:
+    nav_html = nav(depth)
     tail = f"<script>{script}</script>" if script else ""
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{nav}<h1>{html.escape(title)}</h1>{body}{tail}</body></html>\n")
+            f"<style>{CSS}</style></head><body>{nav_html}<h1>{html.escape(title)}</h1>{body}{tail}</body></html>\n")
 
 
 def e(text) -> str:
@@ -97,6 +104,8 @@ class Site:
                  "oldest to newest; a red bar marks the latest change point the statistics call real "
                  "(benchruns/changepoints.py). <a href=\"regressions.html\">"
                  f"{len(h.regressions())} real regressions</a>. {self.disturbed_rule()}</p>",
+                 f'<p>The report\'s verdicts on the usual claims, machine by machine: <a href="{FLEET_PAGE}">'
+                 "verdicts per machine</a> (<code>make fleet</code>).</p>",
                  '<p><label>filter <input id="filter" type="search" placeholder="name or group"></label></p>']
         groups: dict[tuple, dict[str, dict[str, Series]]] = {}
         for s in h.series.values():
@@ -289,6 +298,25 @@ class Site:
                     f"<pre>{e(text)}</pre>", depth=1)
 
 
+def write_fleet(history: History, out: Path) -> None:
+    """The fleet page (benchruns/fleet.py) of the same runs: each machine's verdicts, side by side."""
+    from .. import fleet
+    from ..runs import BadInput
+    from ..storage import _run_order
+
+    by_key: dict = {}
+    for (key, _), runs in history.runs.items():
+        by_key.setdefault(("history", key), []).extend(runs)
+    for runs in by_key.values():
+        runs.sort(key=lambda r: _run_order(r.path))
+    try:
+        fleet.make_fleet(by_key, out, nav=nav(1))
+    except BadInput as exc:  # e.g. every run disturbed: the page says so, the rest of the site stands
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fleet.html").write_text(page("Verdicts per machine", f"<p>No fleet page: {e(exc)}</p>", depth=1),
+                                        encoding="utf-8")
+
+
 def write_site(history: History, out: Path) -> Path:
     """Write every page into a fresh folder, then swap it in: a failed build leaves the old site."""
     out = Path(out)
@@ -305,6 +333,7 @@ def write_site(history: History, out: Path) -> Path:
         (tmp / "machines.html").write_text(site.machines(), encoding="utf-8")
         for name, (a, b) in site.diffs.items():
             (tmp / "diff" / name).write_text(site.diff_page(a, b), encoding="utf-8")
+        write_fleet(history, tmp / Path(FLEET_PAGE).parent)
         if out.exists():
             old = out.with_name(f".{out.name}-old")
             shutil.rmtree(old, ignore_errors=True)
