@@ -1,5 +1,5 @@
-"""The CI workflow users copy (.github/workflows/benchmarks.yml): actionlint finds nothing in it,
-and every ``make`` call in it names a target, variables and options that exist.
+"""The CI workflows users copy (.github/workflows/benchmarks.yml, nightly.yml): actionlint finds
+nothing in them, and every ``make`` call in them names a target, variables and options that exist.
 
 actionlint comes from requirements.txt (a wheel that carries the binary); the lint test
 skips, saying so, only where it is not installed.
@@ -20,6 +20,8 @@ from benchruns.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "benchmarks.yml"
+NIGHTLY = ROOT / ".github" / "workflows" / "nightly.yml"
+WORKFLOWS = pytest.mark.parametrize("workflow", [WORKFLOW, NIGHTLY], ids=lambda p: p.name)
 
 
 def actionlint() -> str:
@@ -75,8 +77,9 @@ def makefile_targets() -> set[str]:
 # --------------------------------------------------------------------------- actionlint
 
 
-def test_actionlint_finds_nothing_in_the_workflow():
-    done = lint(WORKFLOW)
+@WORKFLOWS
+def test_actionlint_finds_nothing_in_the_workflow(workflow):
+    done = lint(workflow)
     assert done.returncode == 0 and not done.stdout.strip(), f"actionlint:\n{done.stdout}{done.stderr}"
 
 
@@ -99,10 +102,11 @@ def test_make_calls_are_read_from_the_workflow():
     assert [c for c in calls if "ab" in c] and [c for c in calls if "bench" in c], calls
 
 
-def test_every_make_call_names_a_listed_target_and_known_variables():
+@WORKFLOWS
+def test_every_make_call_names_a_listed_target_and_known_variables(workflow):
     makefile = (ROOT / "Makefile").read_text()
     targets = makefile_targets()
-    for call in make_calls(WORKFLOW.read_text()):
+    for call in make_calls(workflow.read_text()):
         words = [w for w in call if not w.startswith("-")]
         named = [w for w in words if "=" not in w]
         assert named and all(t in targets for t in named), f"make {' '.join(call)}: target not in `make help`"
@@ -116,3 +120,63 @@ def test_the_ab_call_passes_options_the_ab_command_accepts():
     extra = shlex.split(next(w.split("=", 1)[1] for w in call if w.startswith("ARGS=")))
     args = build_parser().parse_args(["ab", "--base-ref", "origin/main", *extra])
     assert args.format == "md"
+
+
+# --------------------------------------------------------------------------- the nightly workflow
+
+
+def nightly_calls(target: str) -> list[list[str]]:
+    return [c for c in make_calls(NIGHTLY.read_text()) if target in c]
+
+
+def args_of(call: list[str]) -> list[str]:
+    """ARGS='...' of one make call as the tool receives it; a shell array stands for two runs."""
+    text = next((w.split("=", 1)[1] for w in call if w.startswith("ARGS=")), "").rstrip(")")
+    return shlex.split(text.replace("${cand[*]}", "--cand=a.json --cand=b.json"))
+
+
+def test_nightly_runs_on_a_schedule_and_by_hand():
+    text = NIGHTLY.read_text()
+    assert re.search(r"^on:\n  schedule:\n    - cron: \"[^\"]+\"\n  workflow_dispatch:", text, re.M), text[:600]
+
+
+def test_nightly_runs_the_quick_profile_three_times_into_the_results_branch():
+    text = NIGHTLY.read_text()
+    (bench,) = nightly_calls("bench")
+    assert "PROFILE=quick" in bench and "RESULTS=$RESULTS" in bench
+    assert re.search(r"for \w+ in 1 2 3; do\n(?:.*\n)?\s+make bench PROFILE=quick", text), "three quick runs"
+    assert re.search(r"^  RESULTS: results-branch$", text, re.M)
+
+
+def test_nightly_gates_this_jobs_runs_with_options_gate_accepts():
+    (gate,) = nightly_calls("gate")
+    args = build_parser().parse_args(["gate", *args_of(gate)])
+    assert args.format == "md" and args.cand == ["a.json", "b.json"]
+    assert "RESULTS=$RESULTS" in gate
+    text = NIGHTLY.read_text()
+    assert 'tee -a "$GITHUB_STEP_SUMMARY"' in text.split("make -s gate", 1)[1].splitlines()[0]
+
+
+def test_nightly_publish_calls_parse_and_the_runs_are_kept_after_a_failed_gate():
+    from benchruns.publish import build_parser as publish_parser
+
+    modes = set()
+    for call in nightly_calls("publish"):
+        args = publish_parser().parse_args(args_of(call))
+        modes.add("prepare" if args.prepare else "new-runs" if args.new_runs else "summary" if args.summary else "push")
+    assert modes == {"prepare", "new-runs", "summary", "push"}
+    text = NIGHTLY.read_text()
+    step = text.split("- name: make publish", 1)[1].split("- name:", 1)[0]
+    assert "if: ${{ !cancelled() && steps.bench.outcome == 'success' }}" in step
+    assert "GIT_AUTHOR_NAME" in step and "GIT_COMMITTER_EMAIL" in step
+
+
+def test_nightly_publishes_the_site_with_the_official_pages_actions_and_permissions():
+    text = NIGHTLY.read_text()
+    for action in ("actions/upload-pages-artifact@", "actions/configure-pages@", "actions/deploy-pages@"):
+        assert f"uses: {action}" in text, action
+    nightly, pages = text.split("\n  pages:\n", 1)
+    assert "contents: write" in nightly and "pages: write" not in nightly
+    assert "path: build/history" in nightly and "make -s history" in nightly
+    assert "pages: write" in pages and "id-token: write" in pages and "name: github-pages" in pages
+    assert "needs.nightly.outputs.site == 'success'" in pages
