@@ -127,9 +127,10 @@ docs: $(DEPS) ## rewrite the generated tables in README.md and docs/ from the ru
 FIGURES_PROCESSES ?= tests/data/processes_quick_35c2370.json
 SYNTH_RUN ?= results/amd-epyc-2c-cpu-480e5c54/20261202T125249Z_35c2370.json
 
-figures: $(DEPS) ## docs/data tables: change-point rates (FIGURES_PROCESSES), history build time (SYNTH_RUN), peer-harness check; run alone
+figures: $(DEPS) ## docs/data tables: change-point rates (FIGURES_PROCESSES), history build time (SYNTH_RUN), results-branch growth, peer-harness check; run alone
 	$(PYTHON) -m benchruns.studies.figures changepoints $(FIGURES_PROCESSES) --out docs/data/changepoints.json
 	$(PYTHON) -m benchruns.studies.figures history-build $(SYNTH_RUN) --out docs/data/history_build.json
+	$(PYTHON) -m benchruns.studies.branchgrowth --out docs/data/results_branch_growth.json
 	$(PYTHON) -m benches.transfer_cases --out docs/data/peer_harness.json
 
 clean: ## remove caches and build output (never results/)

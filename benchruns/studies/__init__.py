@@ -1,7 +1,8 @@
 """What produces the project's own docs and studies, apart from what users' commands run.
 
 ``docs`` (the generated tables of README.md and docs/), ``figures`` (the docs' measured data
-tables), ``installtime`` (install sizes and times), ``errorrates`` (the gate's error rates
+tables), ``installtime`` (install sizes and times), ``branchgrowth`` (the results branch's size per year
+at the nightly cadence), ``errorrates`` (the gate's error rates
 resampled from real processes: the docs' table, and ``make error-rates``). The noise study
 and the ab-jobs table join them here. Each module records machine, commit and load with
 what it measures; nothing in benchruns/ outside this package imports it, except cli.py,
