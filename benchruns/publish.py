@@ -196,7 +196,11 @@ class Branch:
             raise PushFailed(f"cannot reach {self.remote}: {_last_line(done)}")
         if not done.stdout.strip():
             return None
-        self.git.run("fetch", "--quiet", "--no-tags", self.remote, f"+refs/heads/{self.name}:{self.tracking}")
+        # A shallow checkout (CI's) fetches only the tip: the runs are files in it, and the branch's
+        # history grows by every night's runs. A full clone stays full: no shallow boundary added to it.
+        shallow = self.git.out("rev-parse", "--is-shallow-repository") == "true"
+        self.git.run("fetch", "--quiet", "--no-tags", *(["--depth=1"] if shallow else []), self.remote,
+                     f"+refs/heads/{self.name}:{self.tracking}")
         return self.git.out("rev-parse", self.tracking)
 
     def first_commit(self) -> str:

@@ -76,10 +76,10 @@ def origin(tmp_path) -> Path:
     return bare
 
 
-def job(tmp_path: Path, origin: Path, name: str) -> Path:
-    """A fresh CI checkout of main."""
+def job(tmp_path: Path, origin: Path, name: str, shallow: bool = False) -> Path:
+    """A fresh CI checkout of main (``shallow``: one commit deep, as actions/checkout makes it)."""
     where = tmp_path / name
-    git("clone", "--quiet", origin, where, cwd=tmp_path)
+    git("clone", "--quiet", *(["--depth=1", f"file://{origin}"] if shallow else [origin]), where, cwd=tmp_path)
     return where
 
 
@@ -283,7 +283,7 @@ def test_the_nightly_flow_in_the_worktree(tmp_path, origin):
     for i in range(4):
         add_run(earlier / "results", i)
     assert publish(earlier, env=env).returncode == 0
-    ci = job(tmp_path, origin, "ci")
+    ci = job(tmp_path, origin, "ci", shallow=True)
     prepared = publish(ci, "--prepare", env=env)
     assert prepared.returncode == 0 and "(4 runs)" in prepared.stdout, prepared.stdout
     worktree = ci / "results-branch"
@@ -297,6 +297,7 @@ def test_the_nightly_flow_in_the_worktree(tmp_path, origin):
     done = publish(ci, "--results-dir", worktree, env=env)
     assert done.returncode == 0 and "3 run(s) pushed" in done.stdout, done.stdout + done.stderr
     assert len([f for f in branch_files(origin) if f.endswith(".json.gz")]) == 7
+    assert git("rev-list", "--count", BRANCH, cwd=origin) == "3"  # the shallow job's commit sits on the full history
     assert publish(ci, "--new-runs", "--results-dir", worktree, env=env).stdout == ""
     assert all(p.is_file() for p in new)  # the job's own files stay
     history = subprocess.run([sys.executable, "-m", "benchruns", "history", "--results-dir", worktree, "--out",
