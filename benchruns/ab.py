@@ -512,6 +512,7 @@ class Pair:
     load: dict
     interleaved: list[Interleaved] = field(default_factory=list)
     interleave_state: dict[str, str] = field(default_factory=dict)  # per side: "on" or "off: why"
+    pids: dict[str, int] = field(default_factory=dict)
 
     @property
     def disturbed(self) -> bool:
@@ -649,7 +650,8 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                                            f"writing its JSON; log tail: {tail(w.log)}")
                     runs[side] = load_run(json_path)
                 pair = Pair(p, runs, order, meter.record(), interleaved,
-                            {side: w.interleave for side, w in workers.items()})
+                            {side: w.interleave for side, w in workers.items()},
+                            {side: w.proc.pid for side, w in workers.items()})
                 done.append(pair)
                 state, why = machine_load.status(pair.load)
                 quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
@@ -674,6 +676,10 @@ def tag_interleaving(cmp, pairs: list[Pair]) -> None:
             for name, bench in run.benchmarks.items():
                 by_name.setdefault(name, bench)
     nodeids = {it.nodeid for pair in pairs for it in pair.interleaved}
+    broke = sorted({(side, it.nodeid) for pair in pairs for it in pair.interleaved for side in it.failed})
+    for side, nodeid in broke:
+        cmp.notes.append(f"note: side {side}: {nodeid} raised during its timing rounds (see the worker log, "
+                         "--keep); it is not judged")
     off = {side: state for pair in pairs for side, state in pair.interleave_state.items() if state != "on"}
     for side, state in sorted(off.items()):
         cmp.notes.append(f"note: side {side} could not interleave ({state}): its benchmarks ran whole per turn")

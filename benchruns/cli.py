@@ -213,21 +213,27 @@ def build_parser() -> Parser:
     p = sub.add_parser("noise-study", help="A/A jobs per pair design and time per turn: where ab's noise is",
                        description="Real A/A worker pairs of the working tree's code on representative benchmarks, "
                        "per design (alternate, duet) and seconds per turn; the spread of log(B/A) between pairs "
-                       "and the MDE and gateable count for jobs of 3-12 pairs (benchruns/noisestudy.py).")
-    p.add_argument("--designs", default="alternate,duet", help="comma-separated: alternate, duet")
-    p.add_argument("--turn-times", default="0.03,0.1,0.3,1", help="comma-separated seconds per turn")
+                       "and the MDE and gateable count for jobs of 3-12 pairs (benchruns/studies/noisestudy.py).")
+    p.add_argument("--designs", default="interleave", help="comma-separated: interleave, alternate, duet")
+    p.add_argument("--turn-times", default="0.03,0.1,0.3,1", help="alternate/duet: comma-separated seconds per turn")
+    p.add_argument("--round-times", default="0.0005,0.001,0.005",
+                   help="interleave: comma-separated seconds per round (default 0.0005,0.001,0.005)")
+    p.add_argument("--threads", default="1,2", help="interleave: comma-separated thread counts (default 1,2)")
+    p.add_argument("--interleave-time", type=float, default=None,
+                   help="interleave: seconds of rounds per side and benchmark (default: ab's)")
     p.add_argument("--pairs", type=int, default=6, help="worker pairs per config (default 6)")
     p.add_argument("-k", dest="k", default=None, help="pytest -k expression (default: the study's representative set)")
     p.add_argument("--python", default=sys.executable, help="interpreter for both sides")
     p.add_argument("--out", default="docs/data/noise_study_record.json", help="the raw record (a new file)")
-    p.add_argument("--tables", metavar="RECORD", help="analyse an existing record instead of measuring")
+    p.add_argument("--tables", metavar="RECORD", action="append",
+                   help="analyse existing records instead of measuring (repeat: their configs side by side)")
     p.add_argument("--m-job", type=int, default=100, help="benchmarks in the job the MDE is for (default 100)")
     p.add_argument("--docs-prefix", help="write the docs' tables as PREFIX_summary.json and PREFIX_benchmarks.json")
     _judge_options(p, fmt=False)
 
     p = sub.add_parser("ab-jobs", help="the docs' table of real ab jobs from their --record files",
                        description="One row per `ab --record` file: verdict, flags, gateable count, median MDE, "
-                       "pairs and wall time, as a docs data table (benchruns/abjobs.py).")
+                       "pairs and wall time, as a docs data table (benchruns/studies/abjobs.py).")
     p.add_argument("records", nargs="+", metavar="LABEL=FILE", help="a job's label and its record file")
     p.add_argument("--out", required=True, help="the table file to write (docs/data/...)")
     p.add_argument("--source", help="what measured it (the command), for the table's caption")
@@ -356,16 +362,16 @@ def cmd_report(argv) -> int:
 
 
 def cmd_ab_jobs(args) -> int:
-    from . import abjobs
+    from .studies import abjobs
 
     return abjobs.main(args)
 
 
 def cmd_noise_study(args) -> int:
-    from . import noisestudy
+    from .studies import noisestudy
 
     if args.k is None:
-        args.k = noisestudy.STUDY_K
+        args.k = noisestudy.INTERLEAVE_K
     return noisestudy.main(args)
 
 

@@ -252,7 +252,7 @@ def test_a_pair_disturbed_by_another_process_gives_no_verdict(tmp_path, monkeypa
 
 
 def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
-    from benchruns import abjobs
+    from benchruns.studies import abjobs
 
     repo = project(tmp_path / "repo")
     monkeypatch.chdir(repo)
@@ -283,3 +283,122 @@ def test_pytest_args_reach_the_workers_when_pairs_may_be_replaced(tmp_path, monk
                         pytest_args=["--benchmark-min-rounds=7"])) == 0
     doc = json.loads((keep / "A0.json").read_text())
     assert all(b["stats"]["rounds"] >= 7 for b in doc["benchmarks"])
+
+
+# --- interleave: rounds of A and B alternate one at a time on the same pinned core ------------------
+
+ROUND_LOG = '''
+import os, time
+
+
+def _work(seconds):
+    start = time.monotonic()
+    time.sleep(seconds)
+    with open(os.environ["AB_ROUNDS"], "a") as f:
+        f.write(f"{{os.getpid()}} {{start}} {{time.monotonic()}} {{sorted(os.sched_getaffinity(0))}}\\n")
+
+
+def test_rounds(benchmark):
+    benchmark(_work, {sleep})
+
+
+def test_single_round(benchmark):
+    benchmark.pedantic(time.sleep, args=(0.001,), rounds=1, iterations=1)
+'''
+
+
+def interleave_project(path: Path, sleep=0.002) -> Path:
+    repo = project(path)
+    (repo / "benches" / "test_t.py").write_text(ROUND_LOG.format(sleep=sleep))
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "rounds", cwd=repo)
+    return repo
+
+
+def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkeypatch):
+    repo = interleave_project(tmp_path / "repo")
+    rounds_log = tmp_path / "rounds.log"
+    monkeypatch.setenv("AB_ROUNDS", str(rounds_log))
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1)
+    pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
+    calls = [line.split(" ", 3) for line in rounds_log.read_text().splitlines()]
+    for pair in pairs:
+        [it] = pair.interleaved  # test_rounds; test_single_round never reached a rounds loop
+        assert it.nodeid.endswith("test_rounds") and it.rounds >= ab.MIN_ROUNDS and not it.failed
+        pids = pair.pids
+        mine = [c for c in calls if int(c[0]) in pids.values()]
+        # calibration and warm-up come first, one side after the other; each side's last call returns the
+        # benchmarked function's result after the rounds, as pytest-benchmark does (not timed)
+        timed = mine[:-2][-2 * it.rounds:]
+        sides = "".join("A" if int(c[0]) == pids["A"] else "B" for c in timed)
+        assert sides.count("A") == sides.count("B") == it.rounds
+        blocks = [sides[i:i + 2] for i in range(0, len(sides), 2)]
+        assert set(blocks) == {"AB", "BA"}  # one round each per block, in a random order
+        starts_ends = sorted((float(c[1]), float(c[2])) for c in timed)
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(starts_ends, starts_ends[1:]))  # never at once
+        assert {c[3] for c in mine} == {str(sorted(job.worker_cpus))}  # both workers on the same core(s)
+        for side in "AB":
+            bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
+            assert bench["test_rounds"].rounds == it.rounds and bench["test_single_round"].rounds == 1
+    assert len(job.worker_cpus) == 1 and "--threads" not in job.note
+
+
+def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):
+    repo = interleave_project(tmp_path / "repo")
+    monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
+    bench = repo / "benches" / "test_t.py"
+    bench.write_text(bench.read_text().replace("benchmark(_work, 0.002)", "benchmark(_work, 0.003)"))
+    monkeypatch.chdir(repo)
+    assert ab.main(args(format="json", design="interleave", turn_time=0.05, round_time=0.001, threads=1)) == 1
+    text = capsys.readouterr().out
+    doc = json.loads(text[: text.rindex("}") + 1])
+    verdicts = {b["name"]: b["verdict"] for b in doc["benchmarks"]}
+    assert verdicts["test_rounds"] == "slower" and not doc["passed"]
+    assert doc["tags"] == {"benches/test_t.py::test_single_round": "per process: one round, not interleaved"}
+    assert "design interleave, rounds of 1 ms" in text and "1 thread(s), both workers pinned to CPU" in text
+
+
+def test_interleave_asks_for_more_cpus_than_there_are_falls_back_in_one_line(capsys):
+    job = ab.plan("interleave", threads=len(os.sched_getaffinity(0)) + 1)
+    assert job.worker_cpus is None and "pinning not possible" in job.note
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pinning not possible" in err[0]
+
+
+def test_interleave_error_in_one_side_is_reported_and_the_rest_judged(tmp_path, monkeypatch, capsys):
+    repo = interleave_project(tmp_path / "repo")
+    monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
+    bench = repo / "benches" / "test_t.py"
+    broken = bench.read_text().replace(
+        "def test_rounds(benchmark):\n    benchmark(_work, 0.002)",
+        "def test_rounds(benchmark):\n    n = []\n\n    def flaky():\n        n.append(1)\n"
+        "        if len(n) > 10:\n            raise RuntimeError('broke mid-rounds')\n        _work(0.002)\n\n"
+        "    benchmark(flaky)")
+    bench.write_text(broken)
+    monkeypatch.chdir(repo)
+    code = ab.main(args(format="table", design="interleave", turn_time=0.05, round_time=0.001, threads=1))
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert code == 0, text
+    assert "1 benchmarks: 0 slower" in text  # test_single_round is still judged
+    assert "removed (only in base, not judged): benches/test_t.py::test_rounds" in text
+    assert "side B: benches/test_t.py::test_rounds raised during its timing rounds" in text
+
+
+def test_interleave_hung_mid_round_fails_the_job_and_leaves_no_process(tmp_path, monkeypatch):
+    repo = interleave_project(tmp_path / "repo")
+    monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
+    bench = repo / "benches" / "test_t.py"
+    bench.write_text(bench.read_text().replace(
+        "def test_rounds(benchmark):\n    benchmark(_work, 0.002)",
+        "def test_rounds(benchmark):\n    n = []\n\n    def hangs():\n        n.append(1)\n"
+        "        time.sleep(60 if len(n) > 10 else 0.002)\n\n    benchmark(hangs)"))
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1)
+    with pytest.raises(ab.WorkerFailed, match="hung"):
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
+    assert [pid for pid in left if int(pid) != os.getpid()] == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchruns import noisestudy
+from benchruns.studies import noisestudy
 from benchruns.config import Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def test_disturbed_pairs_are_left_out():
     [c] = noisestudy.analyse(rec, m_job=100, thresholds=Thresholds(0.10))
     assert c["pairs_used"] == 5 and c["pairs_disturbed"] == 1
     assert c["median_sd"] < 0.02  # the doubled pair would have made it ~0.3
-    tables = noisestudy.tables(rec, [c], "`test`")
+    tables = noisestudy.tables([rec], [c], "`test`")
     assert tables["summary"]["load"] == "disturbed"  # the record held a disturbed pair: the docs refuse it
 
 
@@ -75,10 +75,39 @@ def test_tables_for_the_docs(tmp_path):
     assert len(per_bench["rows"]) == 10
 
 
+def test_two_records_side_by_side_and_interleave_configs_labelled(tmp_path):
+    old = record({("alternate", 0.1): 0.15})
+    new = record({("interleave", 0.25): 0.02}, seed=2)
+    new["commit"] = "def5678"
+    new["configs"][0].update(round_time=0.001, threads=1)
+    paths = []
+    for name, rec in (("old", old), ("new", new)):
+        paths += ["--tables", str(tmp_path / f"{name}.json")]
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    proc = subprocess.run([sys.executable, "-m", "benchruns", "noise-study", *paths, "--docs-prefix", str(tmp_path / "t")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "t_summary.json").read_text())
+    labels = [row[0] for row in summary["rows"]]
+    assert labels == ["alternate 0.1 s per turn", "interleave 1 ms rounds, 1 thread(s), 0.25 s per side"]
+    assert [row[1] for row in summary["rows"]] == ["abc1234", "def5678"]
+    assert summary["commit"] == "abc1234, def5678"
+    sds = [float(row[4].rstrip("%")) for row in summary["rows"]]
+    assert sds[0] > 5 * sds[1]
+
+
+def test_grid_of_configs():
+    configs = noisestudy.grid(["interleave", "alternate"], [0.1], [0.0005, 0.005], [1, 2])
+    assert [(c["design"], c["round_time"], c["threads"]) for c in configs] == [
+        ("interleave", 0.0005, 1), ("interleave", 0.005, 1), ("interleave", 0.0005, 2), ("interleave", 0.005, 2),
+        ("alternate", None, None)]
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     for args, word in ((["--designs", "sideways"], "--designs"), (["--turn-times", "fast"], "--turn-times"),
                        (["--turn-times", "0"], "--turn-times"), (["--pairs", "2"], "--pairs"),
+                       (["--round-times", "2"], "--round-times"), (["--threads", "0"], "--threads"),
                        (["--tables", str(tmp_path / "x.json")], "not a noise-study record"),
                        (["--tables", str(tmp_path / "missing.json")], "not a noise-study record"),
                        (["--out", str(tmp_path / "x.json")], "exists")):

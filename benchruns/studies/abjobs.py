@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .runs import BadInput
+from ..runs import BadInput
 
 
 def read(path: Path) -> dict:

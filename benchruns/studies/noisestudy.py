@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ab, stats
-from . import load as machine_load
-from .config import load_thresholds
-from .machine import cpu_model
-from .runs import BadInput
-from .studies import figures
+from .. import ab, stats
+from .. import load as machine_load
+from ..config import load_thresholds
+from ..machine import cpu_model
+from ..runs import BadInput
+from . import figures
 
 # Representative cases of every family that the quick profile times repeatedly: graph modes
 # (eager and graph, inference and training), host ingest, pipelines, the idiomatic API level.
@@ -46,8 +46,13 @@ from .studies import figures
 # change with the time per turn and are left out.
 STUDY_K = ("(test_steady_state and (torch-eager or tensorflow-function)) or (test_host_ingest and 4MiB) "
            "or (test_dataloader and 0-False-None-True) or (test_tf_data and jpeg) or test_idiomatic_train")
+# The interleave study adds cases whose work runs in other processes (DataLoader workers,
+# data-parallel workers): what does sharing the pinned core do to them?
+INTERLEAVE_K = STUDY_K + " or (test_dataloader and 2-True-2) or (test_train_step and torch-mlp-large-2)"
 TURN_TIMES = (0.03, 0.1, 0.3, 1.0)
-DESIGNS = ("alternate", "duet")
+ROUND_TIMES = (0.0005, 0.001, 0.005)
+THREADS = (1, 2)
+DESIGNS = ("interleave", "alternate", "duet")
 PAIR_COUNTS = (3, 4, 6, 8, 12)
 
 
@@ -60,7 +65,29 @@ def _commit() -> tuple[str, bool]:
     return sha.removesuffix("-dirty"), sha.endswith("-dirty")
 
 
-def measure(designs, turn_times, pairs: int, k: str, python: str, log=None) -> dict:
+def grid(designs, turn_times, round_times=(), threads=(), interleave_time: float | None = None) -> list[dict]:
+    """The study's configs: alternate/duet x time per turn; interleave x round time x threads."""
+    out = []
+    for design in designs:
+        if design == "interleave":
+            for n in threads or (ab.DEFAULT_INTERLEAVE_THREADS,):
+                for round_time in round_times or (ab.DEFAULT_ROUND_TIME,):
+                    out.append({"design": design, "turn_time": interleave_time or ab.DEFAULT_TURN_TIMES[design],
+                                "round_time": round_time, "threads": n})
+        else:
+            out += [{"design": design, "turn_time": t, "round_time": None, "threads": None} for t in turn_times]
+    return out
+
+
+def label(config: dict) -> str:
+    """A config as the tables name it."""
+    if config["design"] == "interleave":
+        return (f"interleave {config['round_time'] * 1e3:g} ms rounds, {config['threads']} thread(s), "
+                f"{config['turn_time']:g} s per side")
+    return f"{config['design']} {config['turn_time']:g} s per turn"
+
+
+def measure(configs: list[dict], pairs: int, k: str, python: str, log=None) -> dict:
     """Run the A/A jobs; return the raw record (medians per pair and side, loads, wall times)."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     commit, dirty = _commit()
@@ -69,27 +96,28 @@ def measure(designs, turn_times, pairs: int, k: str, python: str, log=None) -> d
               "cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
               "configs": []}
     here = Path.cwd()
-    for design in designs:
-        for turn_time in turn_times:
-            started = time.monotonic()
-            with tempfile.TemporaryDirectory(prefix="benchruns-noise-") as tmp:
-                done = ab.execute({"A": (python, here), "B": (python, here)}, pairs, "quick", k, Path(tmp),
-                                  design=design, turn_time=turn_time,
-                                  log=lambda m, d=design, t=turn_time: log(f"[{d} {t:g} s] {m}"))
-            config = {"design": design, "turn_time": turn_time, "wall_s": round(time.monotonic() - started, 1),
-                      "pairs": []}
-            for pair in done:
-                a, b = pair.runs["A"], pair.runs["B"]
-                config["pairs"].append({
-                    "load": pair.load,
-                    "threads": a.machine_info.get("threads"),
-                    "medians": {name: [a.benchmarks[name].median, b.benchmarks[name].median]
-                                for name in sorted(set(a.benchmarks) & set(b.benchmarks))},
-                    "groups": {name: a.benchmarks[name].group for name in a.benchmarks},
-                    "turns": len(pair.turns),
-                })
-            record["configs"].append(config)
-            log(f"noise study: {design} at {turn_time:g} s per turn: {len(done)} pairs in {config['wall_s']:.0f} s")
+    for spec in configs:
+        name = label(spec)
+        job = ab.plan(spec["design"], spec["turn_time"], spec["round_time"], spec["threads"])
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="benchruns-noise-") as tmp:
+            done = ab.execute({"A": (python, here), "B": (python, here)}, pairs, "quick", k, Path(tmp), job=job,
+                              log=lambda m, n=name: log(f"[{n}] {m}"))
+        config = {**spec, "plan": job.describe(), "wall_s": round(time.monotonic() - started, 1), "pairs": []}
+        for pair in done:
+            a, b = pair.runs["A"], pair.runs["B"]
+            config["pairs"].append({
+                "load": pair.load,
+                "threads": a.machine_info.get("threads"),
+                "medians": {name: [a.benchmarks[name].median, b.benchmarks[name].median]
+                            for name in sorted(set(a.benchmarks) & set(b.benchmarks))},
+                "groups": {name: a.benchmarks[name].group for name in a.benchmarks},
+                "turns": len(pair.turns),
+                "interleaved": [it.nodeid for it in pair.interleaved],
+                "rounds": {it.nodeid: it.rounds for it in pair.interleaved},
+            })
+        record["configs"].append(config)
+        log(f"noise study: {name}: {len(done)} pairs in {config['wall_s']:.0f} s")
     return record
 
 
@@ -114,6 +142,7 @@ def analyse(record: dict, m_job: int, thresholds, alpha: float = stats.ALPHA, po
             mde[n] = np.expm1(ncp * spread / np.sqrt(n))
         per_pair_s = config["wall_s"] / max(len(config["pairs"]), 1)
         out.append({
+            "label": label({"round_time": None, "threads": None, **config}), "commit": record.get("commit", ""),
             "design": config["design"], "turn_time": config["turn_time"], "pairs_used": len(quiet),
             "pairs_disturbed": len(config["pairs"]) - len(quiet), "pair_s": per_pair_s,
             "benchmarks": names, "sd_log": sd.tolist(), "median_sd": float(np.nanmedian(sd)) if len(sd) else None,
@@ -129,68 +158,86 @@ def _pct(x) -> str:
     return f"{100 * x:.1f}%"
 
 
-def tables(record: dict, analysis: list[dict], source: str) -> dict[str, dict]:
-    """The docs' data tables (benchruns/docs.py's ``table data=`` format)."""
+def tables(records: list[dict], analysis: list[dict], source: str) -> dict[str, dict]:
+    """The docs' data tables (``table data=`` blocks): one row per config of every record given."""
     every_quiet = all(machine_load.status(p["load"])[0] == "undisturbed"
-                      for c in record["configs"] for p in c["pairs"])
-    meta = {"source": source, "machine": f"{record['cpu']}, {record['cores']} cores",
-            "commit": record["commit"] + ("-dirty" if record["dirty"] else ""),
-            "load": "undisturbed" if every_quiet else "disturbed"}
-    n_cases = len(analysis[0]["benchmarks"]) if analysis else 0
-    summary = {**meta, "columns": ["design", "s per turn", "pairs", "s per pair", "median sd of log(B/A)",
+                      for r in records for c in r["configs"] for p in c["pairs"])
+    commits = sorted({r["commit"] + ("-dirty" if r["dirty"] else "") for r in records})
+    meta = {"source": source, "machine": f"{records[0]['cpu']}, {records[0]['cores']} cores",
+            "commit": ", ".join(commits), "load": "undisturbed" if every_quiet else "disturbed"}
+    summary = {**meta, "columns": ["design", "commit", "pairs", "s per pair", "median sd of log(B/A)",
                                    *[f"median MDE, {n} pairs" for n in (4, 12)],
                                    *[f"gateable at threshold, {n} pairs" for n in (4, 12)]],
-               "rows": [[c["design"], f"{c['turn_time']:g}", str(c["pairs_used"]), f"{c['pair_s']:.0f}",
+               "rows": [[c["label"], c["commit"], str(c["pairs_used"]), f"{c['pair_s']:.0f}",
                          _pct(c["median_sd"]), *[_pct(float(np.median(c["mde"][n]))) for n in (4, 12)],
-                         *[f"{c['gateable'][n]} of {n_cases}" for n in (4, 12)]]
+                         *[f"{c['gateable'][n]} of {len(c['benchmarks'])}" for n in (4, 12)]]
                         for c in analysis]}
-    names = analysis[0]["benchmarks"] if analysis else []
-    per_bench = {**meta, "columns": ["benchmark", *[f"{c['design']} {c['turn_time']:g} s" for c in analysis]],
+    names = sorted({name for c in analysis for name in c["benchmarks"]}, key=lambda n: n.split("::")[-1])
+    per_bench = {**meta, "columns": ["benchmark", *[c["label"] for c in analysis]],
                  "rows": [[name.split("::")[-1], *[_pct(c["sd_log"][c["benchmarks"].index(name)])
                                                    if name in c["benchmarks"] else "-" for c in analysis]]
                           for name in names]}
     return {"summary": summary, "benchmarks": per_bench}
 
 
+def _read_record(path: str) -> dict:
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: not a noise-study record ({exc})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("configs"), list):
+        raise BadInput(f"{path}: not a noise-study record (no 'configs')")
+    return record
+
+
+def _floats(text: str, option: str, low: float, high: float, example: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise BadInput(f"bad {option} value {text!r}: seconds, comma-separated, e.g. {example}") from None
+    if not values or any(not low < v <= high for v in values):
+        raise BadInput(f"bad {option} value {text!r}: each above {low:g} and at most {high:g}")
+    return values
+
+
 def main(args) -> int:
     thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
     if args.tables:
-        try:
-            record = json.loads(Path(args.tables).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BadInput(f"{args.tables}: not a noise-study record ({exc})") from None
-        if not isinstance(record, dict) or "configs" not in record:
-            raise BadInput(f"{args.tables}: not a noise-study record (no 'configs')")
+        records = [_read_record(path) for path in args.tables]
     else:
         designs = [d.strip() for d in args.designs.split(",") if d.strip()]
         bad = [d for d in designs if d not in DESIGNS]
         if bad or not designs:
             raise BadInput(f"bad --designs value {args.designs!r}: choose from {', '.join(DESIGNS)}")
+        turn_times = _floats(args.turn_times, "--turn-times", 0, 60, "0.03,0.3")
+        round_times = _floats(args.round_times, "--round-times", 0, 1, "0.0005,0.001")
         try:
-            turn_times = [float(t) for t in args.turn_times.split(",")]
+            threads = [int(t) for t in args.threads.split(",") if t.strip()]
         except ValueError:
-            raise BadInput(f"bad --turn-times value {args.turn_times!r}: seconds, comma-separated, e.g. 0.03,0.3") from None
-        if not turn_times or any(not 0 < t <= 60 for t in turn_times):
-            raise BadInput(f"bad --turn-times value {args.turn_times!r}: each above 0 and at most 60 seconds")
+            threads = []
+        if not threads or min(threads) < 1:
+            raise BadInput(f"bad --threads value {args.threads!r}: whole numbers >= 1, comma-separated, e.g. 1,2")
         if args.pairs < 3:
             raise BadInput(f"bad --pairs value {args.pairs}: at least 3")
         out = Path(args.out)
         if out.exists():
             raise BadInput(f"--out {out}: exists; nothing is overwritten, pass a new file")
-        record = measure(designs, turn_times, args.pairs, args.k, args.python)
+        configs = grid(designs, turn_times, round_times, threads, args.interleave_time)
+        records = [measure(configs, args.pairs, args.k, args.python)]
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        out.write_text(json.dumps(records[0], indent=1) + "\n", encoding="utf-8")
         print(f"noise study: record written to {out}", file=sys.stderr)
-    analysis = analyse(record, args.m_job, thresholds, args.alpha)
+    analysis = [c for record in records for c in analyse(record, args.m_job, thresholds, args.alpha)]
     for c in analysis:
-        print(f"{c['design']:9s} {c['turn_time']:5g} s/turn  {c['pairs_used']} pairs ({c['pairs_disturbed']} disturbed)  "
+        print(f"{c['label']:55s} {c['pairs_used']} pairs ({c['pairs_disturbed']} disturbed)  "
               f"{c['pair_s']:5.0f} s/pair  median sd {_pct(c['median_sd'])}  median MDE 4/12 pairs "
               f"{_pct(float(np.median(c['mde'][4])))}/{_pct(float(np.median(c['mde'][12])))}  gateable at "
               "threshold with 4/6/8 pairs: " + "/".join(str(c["gateable"][n]) for n in (4, 6, 8))
               + f" of {len(c['benchmarks'])}")
     if args.docs_prefix:
-        source = f"`python -m benchruns noise-study --tables {args.tables or args.out} --m-job {args.m_job}`"
-        for name, table in tables(record, analysis, source).items():
+        given = " ".join(f"--tables {t}" for t in args.tables) if args.tables else f"--tables {args.out}"
+        source = f"`python -m benchruns noise-study {given} --m-job {args.m_job}`"
+        for name, table in tables(records, analysis, source).items():
             path = Path(f"{args.docs_prefix}_{name}.json")
             path.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
             print(f"noise study: table written to {path}", file=sys.stderr)
