@@ -18,7 +18,6 @@ import uuid
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 # Before any framework starts: quiet TensorFlow's C++ logging (DESIGN: output).
@@ -431,19 +430,8 @@ def _probe_window(item):
     if bench is None or not getattr(bench, "enabled", False) or config.getoption("no_probe"):
         yield
         return
-    calls = config.tfpt.setdefault("probe_calls", [])
-    if not calls:
-        probe.warm_up()
-    window = probe.Probe()
-    bench._make_runner = probe.wrap_runner(bench._make_runner, window)
-    try:
+    with probe.probing(bench, config.tfpt.setdefault("probe_calls", [])):
         yield
-    finally:
-        del bench._make_runner
-        summary = window.summary()
-        if summary is not None:
-            bench.extra_info["probe"] = summary
-        calls.extend(window.samples)
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
@@ -452,8 +440,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         output_json["load"] = meter.record()
     calls = getattr(config, "tfpt", {}).get("probe_calls")
     if calls:  # the run's speed as the probe saw it over all benchmarks
-        output_json["probe"] = {"median_s": float(np.median(calls)), "calls": len(calls),
-                                "workload": "benchruns.probe.reference_work"}
+        output_json["probe"] = probe.run_record(calls)
 
 
 @pytest.hookimpl(trylast=True)

@@ -16,6 +16,7 @@ use it (``--normalise auto``) only when it shrinks the spread between the base s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -81,6 +82,29 @@ def wrap_runner(make_runner, probe: Probe):
         return probed
 
     return make
+
+
+@contextlib.contextmanager
+def probing(bench, calls: list[float]):
+    """Interleave the probe with the rounds of ``bench`` (a pytest-benchmark fixture) while the test runs;
+    then record its figure in ``extra_info["probe"]`` and add its calls to the run's ``calls``."""
+    if not calls:
+        warm_up()
+    window = Probe()
+    bench._make_runner = wrap_runner(bench._make_runner, window)
+    try:
+        yield window
+    finally:
+        del bench._make_runner  # the instance attribute: back to the class's method
+        summary = window.summary()
+        if summary is not None:
+            bench.extra_info["probe"] = summary
+        calls.extend(window.samples)
+
+
+def run_record(calls: list[float]) -> dict:
+    """The run's probe figure (the JSON's top-level ``probe``): over every benchmark's calls."""
+    return {"median_s": float(np.median(calls)), "calls": len(calls), "workload": "benchruns.probe.reference_work"}
 
 
 def probe_median(bench) -> float | None:
