@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from .argparsing import Parser
-from .claims import CONTRADICT_SHARE, NOISE, NOT_MEASURED, SUPPORT_SHARE, Benches, Claim, judge
-from .runs import BadInput, load_run, machine_folder, saved_runs
+from .claims import CLAIMS, CONTRADICT_SHARE, NOISE, NOT_MEASURED, SUPPORT_SHARE, Benches, Claim, judge
+from .runs import BadInput, load_run, machine_folder, saved_runs, skip_note
 
 DEVICES = ("cpu", "cuda")
 MAX_LOOKBACK = 30  # older runs searched for a missing device
@@ -27,7 +27,7 @@ MAX_LOOKBACK = 30  # older runs searched for a missing device
 
 def build_parser():
     p = Parser(prog="python -m benchruns report",
-               description="Verdicts (supported / contradicted / mixed / not measured here) on six common "
+               description=f"Verdicts (supported / contradicted / mixed / not measured here) on {len(CLAIMS)} common "
                "TensorFlow-versus-PyTorch claims, each with the benchmarks, medians, 95% bootstrap CIs and "
                "plots it rests on. Writes report.md, report.html and PNGs into --out.")
     p.add_argument("--run", action="append", metavar="PATH",
@@ -58,7 +58,15 @@ def pick_runs(args, notes: list[str]) -> list:
         return runs
     folder = machine_folder(args.results_dir, args.machine)
     paths = saved_runs(folder)
-    newest = load_run(paths[-1])
+    while True:  # the newest run that loads; a broken or foreign file is skipped, named in a note
+        try:
+            newest = load_run(paths[-1])
+            break
+        except BadInput as exc:
+            if len(paths) == 1:
+                raise
+            notes.append(skip_note(exc))
+            paths = paths[:-1]
     runs = [newest]
     have = _devices(newest)
     for path in reversed(paths[:-1][-MAX_LOOKBACK:]):
@@ -67,7 +75,7 @@ def pick_runs(args, notes: list[str]) -> list:
         try:
             run = load_run(path)
         except BadInput as exc:
-            notes.append(f"skipped an older run: {exc}")
+            notes.append(skip_note(exc))
             continue
         extra = _devices(run) - have
         if extra:

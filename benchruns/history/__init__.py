@@ -14,10 +14,11 @@ marked in the run lists, and change points leave them out unless ``--include-dis
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .. import storage
-from ..runs import BadInput, load_run
+from ..runs import BadInput, load_listed
 from .model import build_history
 from .site import write_site
 
@@ -41,18 +42,29 @@ def _folders(results_dir: Path, machines: list[str] | None) -> list[Path]:
 def main(args) -> int:
     results_dir = Path(args.results_dir)
     folders = _folders(results_dir, args.machine)
-    runs = [load_run(p) for f in folders for p in storage.list_runs(f)]  # validates all before writing
+    skipped: list[str] = []
+    runs = load_listed([p for f in folders for p in storage.list_runs(f)], skipped)  # all read before writing
+    if not runs:
+        raise BadInput(f"{results_dir}: no readable run ({skipped[0]}" +
+                       (f"; and {len(skipped) - 1} more)" if len(skipped) > 1 else ")"))
+    for note in skipped:
+        print(note, file=sys.stderr)
     baselines = {f.name: storage.read_baseline(f) for f in folders}
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: exists and is not a folder; pass another --out")
     include = getattr(args, "include_disturbed", False)
-    history = build_history(runs, baselines, include_disturbed=include)
+    normalise = getattr(args, "normalise", "raw") == "probe"
+    history = build_history(runs, baselines, include_disturbed=include, normalise=normalise)
     index = write_site(history, out)
     regressions = history.regressions()
     real = sum(1 for s in history.series.values() for st in s.steps if st.real)
     print(f"history: {len(history.benchmarks)} benchmarks, {len(runs)} runs of {len(folders)} machine(s); "
           f"{real} real change point(s), {len(regressions)} of them slower")
+    if normalise:
+        drawn = sum(s.normalised for s in history.series.values())
+        print(f"note: {drawn} of {len(history.series)} series drawn normalised by the reference probe; the rest "
+              "have a run without a probe and are drawn raw")
     disturbed = [r for r in runs if r.load_status == "disturbed"]
     if disturbed:
         print(f"note: {len(disturbed)} disturbed run(s) (other processes used the cores) "
