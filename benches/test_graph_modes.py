@@ -8,6 +8,15 @@ Two questions, two benchmarks:
 - ``test_first_call``: the cost of the first call of a graph mode (trace plus
   compile plus one step) on fresh parameters, and the break-even number of steps
   after which it beats eager.
+
+torch has two export modes. ``export`` is ``torch.export.export(...).module()``: the exported
+graph run op by op from Python, unoptimised (kept as a point of reference, not as an
+ahead-of-time path). ``export-aoti`` is the ahead-of-time path for an exported program,
+AOTInductor (``aoti_compile_and_package`` then ``aoti_load_package``), inference only. Its
+cold compile takes seconds to tens of seconds per model, so the smoke and quick profiles
+run it on one workload and batch. The batch dimension is exported dynamic (as torch's
+AOTInductor docs do), so the steady-state cases of one process compile each model once (a
+package cache) for every batch; its first-call case compiles cold, on its own.
 """
 
 from __future__ import annotations
@@ -28,24 +37,35 @@ pytestmark = pytest.mark.graph
 
 ALL_WORKLOADS = list(WORKLOADS)
 MODES = {"torch": ["eager", "compile", "script", "export"], "tensorflow": ["eager", "function", "xla"]}
+AOTI = {"torch": ["export-aoti"]}  # inference only: the AOTInductor package has no autograd
 # First-call modes: torch.compile once with an empty inductor cache (cold) and once with
 # the on-disk cache filled (warm, what a second process start pays).
 FIRST_CALL_MODES = {"torch": ["compile-cold", "compile-warm", "script", "export"], "tensorflow": ["function", "xla"]}
+# first-call mode -> (the mode prepared, inductor cache: cold, warm or None for no inductor)
+FIRST_CALL_BASE = {"compile-cold": ("compile", "cold"), "compile-warm": ("compile", "warm"),
+                   "export-aoti": ("export-aoti", "cold")}
 
 GRID = {
-    "smoke": [dict(workload=ALL_WORKLOADS, batch=[8], pass_=PASSES, mode=MODES)],
-    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=MODES)],
+    "smoke": [dict(workload=ALL_WORKLOADS, batch=[8], pass_=PASSES, mode=MODES),
+              dict(workload=["mlp-small"], batch=[8], pass_=["inference"], mode=AOTI)],
+    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=MODES),
+              dict(workload=["mlp-small"], batch=[32], pass_=["inference"], mode=AOTI)],
     "full": [
         dict(workload=ALL_WORKLOADS, batch=[1, 32, 256], pass_=PASSES, mode=MODES),
         dict(workload=["mlp-small", "mlp-large"], batch=[1024], pass_=PASSES, mode=MODES),
+        dict(workload=ALL_WORKLOADS, batch=[1, 32, 256], pass_=["inference"], mode=AOTI),
+        dict(workload=["mlp-small", "mlp-large"], batch=[1024], pass_=["inference"], mode=AOTI),
     ],
 }
 FIRST_CALL_GRID = {
-    "smoke": [dict(workload=["mlp-small"], batch=[8], pass_=PASSES, mode=FIRST_CALL_MODES)],
-    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES)],
-    "full": [dict(workload=ALL_WORKLOADS, batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES)],
+    "smoke": [dict(workload=["mlp-small"], batch=[8], pass_=PASSES, mode=FIRST_CALL_MODES),
+              dict(workload=["mlp-small"], batch=[8], pass_=["inference"], mode=AOTI)],
+    "quick": [dict(workload=["mlp-small"], batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES),
+              dict(workload=["mlp-small"], batch=[32], pass_=["inference"], mode=AOTI)],
+    "full": [dict(workload=ALL_WORKLOADS, batch=[32], pass_=PASSES, mode=FIRST_CALL_MODES),
+             dict(workload=ALL_WORKLOADS, batch=[32], pass_=["inference"], mode=AOTI)],
 }
-FIRST_CALL_ROUNDS = {"compile-cold": 1}  # a cold compile is slow and its spread small
+FIRST_CALL_ROUNDS = {"compile-cold": 1, "export-aoti": 1}  # a cold compile is slow and its spread small
 DEFAULT_FIRST_CALL_ROUNDS = 3
 WARM_STEPS = 1
 
@@ -54,9 +74,11 @@ def runner(framework: str):
     return importlib.import_module(f"benches.workloads.{'torch' if framework == 'torch' else 'tf'}_runner")
 
 
-def prepare(framework, mode, workload, pass_, batch, device):
+def prepare(framework, mode, workload, pass_, batch, device, fresh=False):
+    """The runner's case, or a skip with the reason; ``fresh`` compiles an AOTInductor package anew."""
+    extra = {"reuse_package": False} if fresh and mode == "export-aoti" else {}
     try:
-        return runner(framework).prepare(WORKLOADS[workload], mode, pass_, batch, device)
+        return runner(framework).prepare(WORKLOADS[workload], mode, pass_, batch, device, **extra)
     except UnsupportedMode as exc:
         pytest.skip(f"{framework} {mode} cannot run {workload}: {exc}")
 
@@ -107,17 +129,17 @@ def test_steady_state(measure, framework, mode, workload, pass_, batch, device):
 @pytest.mark.grid(FIRST_CALL_GRID)
 def test_first_call(benchmark, threads, framework, mode, workload, pass_, batch, device):
     """Cost of the first call (trace + compile + one step) and steps to break even with eager."""
-    base_mode, _, cache = mode.partition("-")
+    base_mode, cache = FIRST_CALL_BASE.get(mode, (mode, None)) if framework == "torch" else (mode, None)
     fence = fence_for(framework, device)
     prepare(framework, base_mode, workload, pass_, batch, device)  # skips here, not inside the timing
     state = {}
 
     def setup():
         stack = contextlib.ExitStack()
-        if framework == "torch" and base_mode == "compile":
+        if cache is not None:
             stack.enter_context(runner("torch").compile_cache(cold=(cache == "cold")))
         state["stack"] = stack
-        state["case"] = prepare(framework, base_mode, workload, pass_, batch, device)
+        state["case"] = prepare(framework, base_mode, workload, pass_, batch, device, fresh=True)
         return (state["case"],), {}
 
     def first_call(case):
@@ -127,7 +149,7 @@ def test_first_call(benchmark, threads, framework, mode, workload, pass_, batch,
     benchmark.extra_info.update(framework=framework, mode=mode, device=device, workload=workload,
                                 batch=batch, threads=threads, **{"pass": pass_})
     rounds = FIRST_CALL_ROUNDS.get(mode, DEFAULT_FIRST_CALL_ROUNDS)
-    if framework == "torch" and cache == "warm":
+    if cache == "warm":
         with runner("torch").compile_cache(cold=False):  # fill the disk cache once, untimed
             fence(prepare(framework, base_mode, workload, pass_, batch, device).step())
     benchmark.pedantic(first_call, setup=setup, teardown=lambda case: state["stack"].close(), rounds=rounds)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 COLORS = {"torch": "#d9480f", "tensorflow": "#1864ab", "numpy": "#495057"}
-MODE_STYLE = {"eager": ("o", "-"), "compile": ("s", "--"), "script": ("^", ":"), "export": ("D", "-."),
+MODE_STYLE = {"eager": ("o", "-"), "compile": ("s", "--"), "script": ("^", ":"), "export": ("D", "-."), "export-aoti": ("P", "-."),
               "function": ("s", "--"), "xla": ("^", ":")}
 DPI = 90
 

@@ -1,5 +1,10 @@
 """Steps of a workload in each PyTorch mode: eager, torch.compile, TorchScript, torch.export.
 
+``export`` runs ``torch.export.export(...).module()``: the exported graph as an unoptimised
+``GraphModule`` called from Python. ``export-aoti`` is torch's ahead-of-time path for an
+exported program: AOTInductor compiles it to a shared library in a ``.pt2`` package
+(``torch._inductor.aoti_compile_and_package``), loaded with ``aoti_load_package``;
+inference only (the loaded package has no autograd).
 ``prepare`` returns a Case whose ``step`` runs one inference or training step with its
 inputs bound. Nothing is compiled until the first call, so that first call is the
 compile cost the first-call benchmarks time.
@@ -8,6 +13,8 @@ compile cost the first-call benchmarks time.
 from __future__ import annotations
 
 import contextlib
+import io
+import warnings
 
 import numpy as np
 import torch
@@ -18,8 +25,50 @@ from . import Case, UnsupportedMode
 from . import torch_models
 from .specs import LEARNING_RATE, Workload, make_batch, make_weights
 
-MODES = ("eager", "compile", "script", "export")
+MODES = ("eager", "compile", "script", "export", "export-aoti")
 LEGACY_MODES = {"script": "TorchScript, deprecated since torch 2.13"}
+EXPORT_RNN_REASON = ("torch.export cannot capture a Python loop whose trip count is data: it needs "
+                     "rewriting with torch._higher_order_ops.while_loop")
+AOTI_TRAIN_REASON = ("AOTInductor compiles an inference graph: the loaded package has no autograd, so there is "
+                     "no training step to time (torch.compile is torch's compiled training path)")
+# (workload, device, seed) -> the AOTInductor package's bytes. The batch dimension is exported
+# dynamic (as torch's AOTInductor docs do), so one package serves every batch and the steady-state
+# cases of one process compile each model once; the first-call cases compile afresh (reuse_package=False).
+_AOTI_PACKAGES: dict[tuple, bytes] = {}
+AOTI_MAX_BATCH = 4096
+
+
+def aoti_unavailable() -> str | None:
+    """None when AOTInductor can build here, else why not (it compiles C++ with the system compiler)."""
+    from torch._inductor import cpp_builder, exc
+
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler as error:
+        return f"AOTInductor needs a C++ compiler and found none ({str(error).splitlines()[0][:120]})"
+    return None
+
+
+def _aoti(module: nn.Module, args: tuple, key: tuple | None):
+    """Export with a dynamic batch dimension, compile with AOTInductor into an in-memory .pt2 package,
+    load it; ``key`` reuses a package."""
+    from torch._inductor import aoti_compile_and_package, aoti_load_package
+
+    package = _AOTI_PACKAGES.get(key) if key else None
+    if package is None:
+        # example batch of 2: export specialises a dimension of size 1, which a dynamic one must not be
+        example = tuple(a[:1].expand(2, *a.shape[1:]).contiguous() for a in args)
+        batch = torch.export.Dim("batch", min=1, max=AOTI_MAX_BATCH)
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            # torch's own pytree deprecation inside export/packaging; nothing a user of this suite can act on
+            warnings.simplefilter("ignore", FutureWarning)
+            program = torch.export.export(module, example, dynamic_shapes=tuple({0: batch} for _ in example))
+            aoti_compile_and_package(program, package_path=buffer)
+        package = buffer.getvalue()
+        if key:
+            _AOTI_PACKAGES[key] = package
+    return aoti_load_package(io.BytesIO(package))
 
 
 class _Loss(nn.Module):
@@ -34,7 +83,7 @@ class _Loss(nn.Module):
         return F.mse_loss(self.model(*inputs), target)
 
 
-def _transform(module: nn.Module, mode: str, workload: Workload, args: tuple) -> nn.Module:
+def _transform(module: nn.Module, mode: str, workload: Workload, args: tuple, aoti_key: tuple | None = None):
     if mode == "eager":
         return module
     if mode == "compile":
@@ -48,20 +97,30 @@ def _transform(module: nn.Module, mode: str, workload: Workload, args: tuple) ->
         return torch.jit.trace(module, args, check_trace=False)
     if mode == "export":
         return torch.export.export(module, args).module()
+    if mode == "export-aoti":
+        return _aoti(module, args, aoti_key)
     raise ValueError(f"unknown torch mode {mode!r}")
 
 
-def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, seed: int = 0) -> Case:
+def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, seed: int = 0,
+            reuse_package: bool = True) -> Case:
     """Build fresh parameters and inputs for one (mode, pass).
 
     The mode's transformation (trace, script, export, compile) happens inside the
     first ``case.step()``, which then replaces itself with the plain step: so the
     first call carries the whole compile cost, as it does for tf.function.
+    ``reuse_package``: export-aoti loads the package this process already compiled for
+    the same model (steady state); False compiles afresh (the first-call cost).
     """
-    if mode == "export" and workload.name == "rnn-loop":
-        raise UnsupportedMode(
-            "torch.export cannot capture a Python loop whose trip count is data: it needs "
-            "rewriting with torch._higher_order_ops.while_loop")
+    if mode in ("export", "export-aoti") and workload.name == "rnn-loop":
+        raise UnsupportedMode(EXPORT_RNN_REASON)
+    if mode == "export-aoti":
+        if pass_ == "train":
+            raise UnsupportedMode(AOTI_TRAIN_REASON)
+        reason = aoti_unavailable()
+        if reason:
+            raise UnsupportedMode(reason)
+    aoti_key = (workload.name, device, seed) if reuse_package else None
     model = torch_models.build(workload, make_weights(workload, seed)).to(device)
     x, target = make_batch(workload, batch)
     args = torch_models.inputs(workload, x, device)
@@ -72,7 +131,7 @@ def prepare(workload: Workload, mode: str, pass_: str, batch: int, device: str, 
     def first_step():
         if pass_ == "inference":
             with torch.no_grad():
-                case.module = _transform(model.eval(), mode, workload, args)
+                case.module = _transform(model.eval(), mode, workload, args, aoti_key)
             case.step = _inference_step(case.module, args)
         else:
             case.module = _transform(_Loss(model), mode, workload, args)
