@@ -8,6 +8,13 @@ low-level twins of the graph benchmarks (tf.nn / F.* on explicit parameters, han
   (tracing, compiling) is timed on its own and recorded as ``first_epoch_s`` /
   ``compile_s``; steady state never includes it. The report divides the per-sample time
   by the low-level step's (graph/<workload>/train/...) for the overhead of the API.
+- ``test_fit_batches_per_call``: Keras ``fit`` has a fixed cost per call (data adapter,
+  iterator, callbacks, epoch logic) on top of its cost per batch, so it is timed at more
+  batches per call than ``test_idiomatic_train``'s ``N_BATCHES``. The tooling fits time per
+  call = per-call cost + batches x per-step cost over the cases (``batches_per_call`` in
+  extra_info) and reports the two apart (benchruns/claims/percall.py). ``train_on_batch``
+  is one batch per call by design: its time per batch is what it costs as used. There is no
+  ``predict`` or ``evaluate`` case.
 - ``test_max_autotune``: ``torch.compile(mode="max-autotune")`` (full profile only: its
   autotuning takes minutes), with its compile time.
 - ``test_mixed_precision``: the same idiomatic loops in float32 and bfloat16 autocast on
@@ -39,6 +46,14 @@ pytestmark = pytest.mark.graph
 
 EPS32 = float(np.finfo(np.float32).eps)
 N_BATCHES = 4  # batches per timed round: one fit epoch, or one pass of the torch loop
+FIT_MODES = {"tensorflow": ["fit", "fit-xla"]}
+# batches per fit call beyond N_BATCHES, for the line per-call cost + batches x per-step cost
+FIT_GRID = {
+    "smoke": [dict(workload=["mlp-small"], batch=[8], batches_per_call=[8], mode=FIT_MODES)],
+    "quick": [dict(workload=["mlp-small"], batch=[32], batches_per_call=[64], mode={"tensorflow": ["fit"]})],
+    "full": [dict(workload=["mlp-small", "cnn", "transformer"], batch=[32], batches_per_call=[16, 64],
+                  mode=FIT_MODES)],
+}
 API_MODES = {"torch": ["optim-eager", "optim-compile"], "tensorflow": ["fit", "fit-xla", "train_on_batch"]}
 # The low-level mode (test_graph_modes) each idiomatic mode runs the same math as.
 LOW_LEVEL_MODE = {"optim-eager": "eager", "optim-compile": "compile", "optim-max-autotune": "compile",
@@ -75,10 +90,10 @@ LAYOUT_GRID = {
 # --------------------------------------------------------------------------- building cases
 
 
-def batches(workload: str, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def batches(workload: str, batch: int, n: int = N_BATCHES) -> list[tuple[np.ndarray, np.ndarray]]:
     """The fixed batches of one round; the first is the batch the low-level step trains on."""
     w = WORKLOADS[workload]
-    return [make_batch(w, batch)] + [make_batch(w, batch, seed=1000 * k) for k in range(1, N_BATCHES)]
+    return [make_batch(w, batch)] + [make_batch(w, batch, seed=1000 * k) for k in range(1, n)]
 
 
 def _keras():
@@ -235,14 +250,8 @@ def test_idiomatic_train(benchmark, measure, framework, mode, workload, batch, d
     info = dict(mode=mode, workload=workload, batch=batch, level="idiomatic", low_level_mode=LOW_LEVEL_MODE[mode],
                 steps=N_BATCHES, precision="float32", **{"pass": "train"})
     if framework == "tensorflow":
-        check_twin(framework, workload, batch, keras_one_step(workload, mode, batch), label)
-        model = build_keras(workload, mode, weights)
-        run, fence = keras_run(model, mode, data, batch), keras_fence(model)
-        first_s = first_and_steady(run, fence)
-        traces = _keras().tracing_count(model)
-        measure(run, framework=framework, device=device, group=api_group(workload, batch, device),
-                samples=batch * N_BATCHES, fence=fence, **info)
-        assert _keras().tracing_count(model) == traces, f"{label} retraced during the timed phase"
+        info["batches_per_call"] = 1 if mode == "train_on_batch" else N_BATCHES
+        time_keras(benchmark, measure, mode, workload, batch, device, data, weights, info, label)
     else:
         import torch
         from benches.workloads.torch_runner import _graph_count
@@ -260,7 +269,31 @@ def test_idiomatic_train(benchmark, measure, framework, mode, workload, batch, d
         measure(run, framework=framework, device=device, group=api_group(workload, batch, device),
                 samples=batch * N_BATCHES, **info)
         assert _graph_count() == graphs, f"{label} recompiled during the timed phase"
+        record_first_call(benchmark, first_s)
+
+
+def time_keras(benchmark, measure, mode, workload, batch, device, data, weights, info, label):
+    """Parity with the twin, the first call on its own, then the warm calls timed; no retrace allowed."""
+    check_twin("tensorflow", workload, batch, keras_one_step(workload, mode, batch), label)
+    model = build_keras(workload, mode, weights)
+    run, fence = keras_run(model, mode, data, batch), keras_fence(model)
+    first_s = first_and_steady(run, fence)
+    traces = _keras().tracing_count(model)
+    measure(run, framework="tensorflow", device=device, group=api_group(workload, batch, device),
+            samples=batch * len(data), fence=fence, **info)
+    assert _keras().tracing_count(model) == traces, f"{label} retraced during the timed phase"
     record_first_call(benchmark, first_s)
+
+
+@pytest.mark.grid(FIT_GRID)
+def test_fit_batches_per_call(benchmark, measure, framework, mode, workload, batch, batches_per_call, device):
+    """One Keras fit call over ``batches_per_call`` batches: with test_idiomatic_train's N_BATCHES
+    case, the points of the line that splits fit's per-call cost from its per-step cost."""
+    label = f"{framework} {mode} {workload} ({batches_per_call} batches per call)"
+    info = dict(mode=mode, workload=workload, batch=batch, level="idiomatic", low_level_mode=LOW_LEVEL_MODE[mode],
+                steps=batches_per_call, batches_per_call=batches_per_call, precision="float32", **{"pass": "train"})
+    time_keras(benchmark, measure, mode, workload, batch, device, batches(workload, batch, batches_per_call),
+               make_weights(WORKLOADS[workload]), info, label)
 
 
 @pytest.mark.slow

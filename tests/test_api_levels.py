@@ -159,7 +159,8 @@ def test_claim_8_on_a_recorded_run(tmp_path):
 
 
 def test_claim_8_counts_only_overheads_beyond_ten_percent():
-    """Crafted: fit at 1.05x the tf.function step supports; optim eager at 2x the eager step contradicts."""
+    """Crafted: train_on_batch at 1.05x the tf.function step supports; optim eager at 2x the eager step
+    contradicts."""
     from benchruns.runs import Bench, Run
 
     rng = np.random.default_rng(0)
@@ -175,8 +176,9 @@ def test_claim_8_counts_only_overheads_beyond_ten_percent():
                                                                       samples_per_s=3200, **common)),
         bench("graph/mlp-small/train/b32/cpu", "low-torch", 0.010, dict(framework="torch", mode="eager",
                                                                          samples_per_s=3200, **common)),
-        bench("api/mlp-small/train/b32/cpu", "fit", 0.042, dict(framework="tensorflow", mode="fit", low_level_mode=
-                                                                "function", samples_per_s=128 / 0.042, **common)),
+        bench("api/mlp-small/train/b32/cpu", "tob", 0.042, dict(framework="tensorflow", mode="train_on_batch",
+                                                                low_level_mode="function", samples_per_s=128 / 0.042,
+                                                                batches_per_call=1, **common)),
         bench("api/mlp-small/train/b32/cpu", "optim", 0.080, dict(framework="torch", mode="optim-eager",
                                                                   low_level_mode="eager", samples_per_s=128 / 0.080,
                                                                   **common)),
@@ -184,5 +186,97 @@ def test_claim_8_counts_only_overheads_beyond_ten_percent():
     run = Run(Path("crafted.json"), {"machine_key": "crafted"}, {}, "", {b.fullname: b for b in benches})
     claim = claim_8(Benches([run]))
     assert (claim.supports, claim.contradicts, claim.verdict) == (1, 1, "mixed")
-    assert any("Keras fit takes 1.05×" in f for f in claim.findings)
+    assert any("Keras train_on_batch per batch (one call per batch) takes 1.05×" in f for f in claim.findings)
     assert any("optim (eager) takes 2×" in f for f in claim.findings)
+
+
+# --------------------------------------------------------------------------- fit: per call and per step
+
+
+def _timed(name, group, seconds, info, rng, rounds=30, noise=0.01):
+    """A synthetic benchmark of ``rounds`` raw timings around ``seconds``."""
+    from benchruns.runs import Bench
+
+    data = seconds * rng.lognormal(0, noise, rounds)
+    return Bench(name, name, group, float(np.median(data)), float(np.quantile(data, 0.25)),
+                 float(np.quantile(data, 0.75)), rounds, data, info)
+
+
+PER_CALL_S, PER_STEP_S, LOW_STEP_S = 0.060, 0.0018, 0.001  # a crafted line: 60 ms per call, 1.8 ms per batch
+
+
+def _fit_run(counts=(4, 64), xla_counts=(4,), seed=0):
+    """fit at ``counts`` batches per call on the line above, fit-xla at ``xla_counts``, their low-level steps,
+    and the torch eager loop at 1.05x its step."""
+    from benchruns.runs import Run
+
+    rng = np.random.default_rng(seed)
+    common = dict(device="cpu", workload="mlp-small", batch=32, threads=2, precision="float32", **{"pass": "train"})
+    api = "api/mlp-small/train/b32/cpu"
+    low = "graph/mlp-small/train/b32/cpu"
+    step = dict(samples_per_s=32 / LOW_STEP_S, **common)
+    benches = [_timed("low-tf", low, LOW_STEP_S, dict(framework="tensorflow", mode="function", **step), rng),
+               _timed("low-xla", low, LOW_STEP_S, dict(framework="tensorflow", mode="xla", **step), rng),
+               _timed("low-torch", low, LOW_STEP_S, dict(framework="torch", mode="eager", **step), rng),
+               _timed("optim", api, 4 * 1.05 * LOW_STEP_S, dict(framework="torch", mode="optim-eager", steps=4,
+                                                                 low_level_mode="eager",
+                                                                 samples_per_s=128 / (4 * 1.05 * LOW_STEP_S), **common),
+                      rng)]
+    for mode, low_mode, ns in (("fit", "function", counts), ("fit-xla", "xla", xla_counts)):
+        for n in ns:
+            benches.append(_timed(f"{mode}-{n}", api, PER_CALL_S + n * PER_STEP_S,
+                                  dict(framework="tensorflow", mode=mode, low_level_mode=low_mode, steps=n,
+                                       batches_per_call=n, samples_per_s=32 * n / (PER_CALL_S + n * PER_STEP_S),
+                                       first_epoch_s=0.4, **common), rng))
+    return Run(Path("crafted.json"), {"machine_key": "crafted"}, {}, "", {b.fullname: b for b in benches})
+
+
+def test_fit_line_recovers_the_per_call_and_per_step_costs():
+    """Three batch counts on a known line: both coefficients near the truth and inside their 95% CIs;
+    without raw rounds the delta method gives intervals about as wide as the bootstrap's."""
+    from benchruns.claims.percall import fit_line
+
+    run = _fit_run(counts=(4, 16, 64))
+    items = [i for i in Benches([run]).select("api", mode="fit")]
+    line = fit_line(items)
+    assert line.counts == [4, 16, 64] and line.method == "raw"
+    assert line.per_step == pytest.approx(PER_STEP_S, rel=0.1) and line.per_call == pytest.approx(PER_CALL_S, rel=0.1)
+    assert line.per_step_ci[0] < PER_STEP_S < line.per_step_ci[1]
+    assert line.per_call_ci[0] < PER_CALL_S < line.per_call_ci[1]
+    assert line.per_call_in_steps == pytest.approx(PER_CALL_S / PER_STEP_S, rel=0.15)
+    for item in items:
+        item.bench.data = None
+    summary = fit_line(items)
+    assert summary.method == "summary" and summary.per_step == pytest.approx(line.per_step)
+    for got, boot in ((summary.per_step_ci, line.per_step_ci), (summary.per_call_ci, line.per_call_ci)):
+        assert 0.5 < (got[1] - got[0]) / (boot[1] - boot[0]) < 2
+    assert summary.per_call_ci[0] < summary.per_call < summary.per_call_ci[1]
+    assert fit_line(items[:1]) is None  # one batch count: no line
+
+
+def test_claim_8_compares_fits_per_step_cost_and_states_its_per_call_cost_apart():
+    """fit on the line: 1.8x the step per step (contradicts), 60 ms per call in its own table, not counted;
+    fit-xla at one batch count: shown with the per-call cost mixed in, not counted, 'not in this run'."""
+    claim = claim_8(Benches([_fit_run()]))
+    assert (claim.supports, claim.contradicts) == (1, 1)  # torch optim at 1.05x supports, fit per step not
+    overhead, per_call = claim.tables[0], claim.tables[1]
+    fit_row = next(r for r in overhead.rows if r[2] == "Keras fit")
+    assert fit_row[4].startswith("per step (slope over 4/64") and float(fit_row[5]) == pytest.approx(1.8, rel=0.1)
+    assert fit_row[-1] == "no"
+    xla_row = next(r for r in overhead.rows if r[2] == "Keras fit (jit_compile)")
+    assert xla_row[-1] == "not counted" and "per-call cost included" in xla_row[4]
+    assert per_call.title.startswith("Fixed cost per call")
+    fit_call = next(r for r in per_call.rows if r[2] == "Keras fit")
+    assert fit_call[3] == "4/64" and fit_call[4].endswith("ms")
+    assert float(fit_call[4].split()[0]) == pytest.approx(60, rel=0.1)
+    assert next(r for r in per_call.rows if r[2] == "Keras fit (jit_compile)")[4] == "not in this run"
+    assert any("per call" in f and "not counted" in f for f in claim.findings)
+    assert any("Keras fit (jit_compile) mlp-small b32: not in this run at two batch counts" in n for n in claim.notes)
+
+
+def test_claim_8_without_a_second_batch_count_leaves_fit_out_of_the_count():
+    claim = claim_8(Benches([_fit_run(counts=(4,))]))
+    assert all(r[-1] == "not counted" for r in claim.tables[0].rows if r[2].startswith("Keras fit"))
+    per_call = claim.tables[1]
+    assert per_call.title.startswith("Fixed cost per call") and len(per_call.rows) == 2
+    assert all(r[3] == "4" and r[4] == "not in this run" for r in per_call.rows)
