@@ -380,12 +380,17 @@ def summary(branch: Branch, results_dir: Path) -> str:
         by_key.setdefault(run.key, []).append(run)
     for key, runs in by_key.items():
         notes: list[str] = []
-        base, cand = select_runs(None, [str(r.path) for r in runs], results_dir, notes=notes)
+        total = len(storage.list_runs(results_dir / key)) - len(runs)
+        lines += [f"### Machine key `{key}`", ""]
+        try:
+            base, cand = select_runs(None, [str(r.path) for r in runs], results_dir, notes=notes)
+        except BadInput as exc:  # e.g. every new run disturbed: the gate will say why; so does the summary
+            lines += [f"- this job: {len(runs)} run(s); earlier runs of this key: {total}",
+                      f"- the gate cannot judge them: {exc}"]
+            continue
         profile = cand[-1].profile
         commits = ", ".join(sorted({c.commit for c in cand}))
-        total = len(storage.list_runs(results_dir / key)) - len(runs)
-        lines += [f"### Machine key `{key}`", "",
-                  f"- this job: {len(runs)} {profile} run(s) of commit {commits}",
+        lines += [f"- this job: {len(runs)} {profile} run(s) of commit {commits}",
                   f"- earlier runs of this key: {total}; the gate's window: {len(base)} {profile} run(s)"
                   + (" (the newest undisturbed ones, at most 10)" if base else
                      " (none yet: the gate says NOT DECIDED until 3 exist)")]

@@ -330,3 +330,19 @@ def test_bad_input_is_one_line_exit_2(tmp_path, origin, case):
     done = publish(where, *args, env=env)
     assert done.returncode == 2 and word in one_line(done.stderr), done.stderr
     assert tip(origin) == ""
+
+
+def test_the_summary_says_why_the_gate_cannot_judge_disturbed_runs(tmp_path, origin):
+    env = clean_env(tmp_path)
+    ci = job(tmp_path, origin, "ci")
+    assert publish(ci, "--prepare", env=env).returncode == 0
+    worktree = ci / "results-branch"
+    run = add_run(worktree, 5)
+    doc = json.loads(run.read_text())
+    doc["load"] = {"schema": 1, "available": True, "threshold_cores": 0.1, "benchmarks_s": 10.0, "other_cores": 0.9,
+                   "steal_cores": 0.0, "disturbed": True, "why": "other processes used 0.90 of a core",
+                   "busiest_others": []}
+    run.write_text(json.dumps(doc))
+    summary = publish(ci, "--summary", "--results-dir", worktree, env=env)
+    assert summary.returncode == 0, summary.stderr
+    assert "the gate cannot judge them" in summary.stdout and "disturbed run" in summary.stdout, summary.stdout
