@@ -262,7 +262,7 @@ def test_claim_7_verdict_on_a_recorded_run(tmp_path):
     scaling and the 1 and 16 MiB all-reduces, so the claim is contradicted."""
     claim = claim_7(Benches([load_run(RECORDED)]))
     assert claim.verdict == "contradicted"
-    assert claim.supports + claim.contradicts >= 6 and claim.supports <= 1
+    assert claim.supports + claim.contradicts >= 4 and claim.supports <= 1  # start-ups are shown, not counted
     text = "\n".join(claim.findings)
     assert "scaling efficiency TensorFlow" in text and "all-reduce 16 MiB" in text and "start-up" in text
     assert any("cannot show many hosts" in n for n in claim.notes)
@@ -295,3 +295,25 @@ def _as_bench(raw):
     s = raw["stats"]
     return Bench(raw["fullname"], raw["name"], raw["group"], s["median"], s["q1"], s["q3"], s["rounds"],
                  np.array(s["data"]), raw["extra_info"])
+
+
+def test_claim_7_shows_start_up_and_capped_link_step_times_without_counting_them():
+    """Crafted: TF starts 3x faster and its capped-link step is faster (both shown, not counted); over the
+    capped link both steps grow 1.5x from loopback (counted: no difference, so it contradicts)."""
+    from benchruns.runs import Run
+    from tests.test_report import bench as make
+
+    def item(group, name, t, **info):
+        return make(group, name, t, {"device": "cpu", "workload": "mlp-large", "pass": "train", "batch": 32, **info})
+
+    raws = [item("distributed-startup/mlp-large/cpu", "startup-tf", 2.0, framework="tensorflow", workers=2),
+            item("distributed-startup/mlp-large/cpu", "startup-torch", 6.0, framework="torch", workers=2)]
+    for fw, t in (("tensorflow", 0.05), ("torch", 0.10)):
+        raws.append(item("distributed/mlp-large/train/b32/cpu", f"step-{fw}", t, framework=fw, workers=2))
+        raws.append(item("distributed-net/mlp-large/cpu", f"net-{fw}", 1.5 * t, framework=fw, workers=2, gbit=1.0))
+    run = Run(Path("crafted.json"), {"machine_key": "crafted"}, {}, "", {b["fullname"]: _as_bench(b) for b in raws})
+    claim = claim_7(Benches([run]))
+    assert (claim.supports, claim.contradicts) == (0, 1)
+    assert any("start-up" in f and "not counted" in f for f in claim.findings)
+    assert any("1 Gbit/s link" in f and "not counted" in f for f in claim.findings)
+    assert any("slowdown from loopback" in f for f in claim.findings)

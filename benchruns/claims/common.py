@@ -41,12 +41,13 @@ SUPPORT_SHARE = 0.75
 CONTRADICT_SHARE = 0.25
 NOT_MEASURED = "not measured here"
 
-GRAPH_MODES = {"torch": ["compile", "script", "export"], "tensorflow": ["function", "xla"]}
+GRAPH_MODES = {"torch": ["compile", "script", "export", "export-aoti"], "tensorflow": ["function", "xla"]}
 DEFAULT_GRAPH_MODE = {"torch": "compile", "tensorflow": "function"}
 FW_LABEL = {"torch": "PyTorch", "tensorflow": "TensorFlow", "numpy": "numpy"}
 MODE_LABEL = {
     ("torch", "eager"): "torch eager", ("torch", "compile"): "torch.compile",
-    ("torch", "script"): "TorchScript (legacy)", ("torch", "export"): "torch.export",
+    ("torch", "script"): "TorchScript (legacy)", ("torch", "export"): "torch.export (.module(), unoptimised graph)",
+    ("torch", "export-aoti"): "torch.export + AOTInductor",
     ("tensorflow", "eager"): "TF eager", ("tensorflow", "function"): "tf.function",
     ("tensorflow", "xla"): "tf.function+XLA",
     ("torch", "compile-cold"): "torch.compile (cold cache)", ("torch", "compile-warm"): "torch.compile (warm cache)",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .common import (
-    Benches, Claim, Item, Table, _num, _prefix,
-    fmt_num, fmt_time, per_sample_time_ratio,
+    Benches, Claim, Cmp, Item, Table, _num, _prefix,
+    fmt_num, fmt_time, mode_label, per_sample_time_ratio,
 )
 
 
@@ -37,6 +37,8 @@ LIBRARY_OPS = "jpeg-resize"  # test_tf_image / test_torchvision: each library's 
 
 def _label(item: Item) -> str:
     """'tf.data', 'DataLoader', or with the library's image ops: 'DataLoader + torchvision.v2'."""
+    if item.get("pipeline"):  # an end-to-end case: its mode is the model's graph mode
+        return f"{item.get('pipeline')} + {mode_label(item.get('framework'), item.get('mode'))}"
     mode = item.get("mode") or FRAMEWORK_PIPELINE.get(item.get("framework"), item.get("framework"))
     ops = item.get("transforms")
     return f"{mode} + {ops}" if ops and mode != "ideal" else str(mode)
@@ -56,6 +58,28 @@ def _equivalence_text(item: Item) -> str:
     return f"; checked before timing on the same crops and flips: {', '.join(parts)}" if parts else ""
 
 
+def _end_to_end(c: Claim, best: dict, device, devices, source) -> None:
+    """A model trained from each pipeline: the pipeline's share is fed step / step alone (fed_over_step_only).
+
+    The fed steps' times differ mostly by the models' own speed (tf.function against
+    torch.compile), which says nothing of the pipelines; so the comparison is the ratio of the
+    two pipelines' costs on their own step, from single figures (no CI).
+    """
+    tf_, pt = best["tensorflow"], best["torch"]
+    tf_cost, pt_cost = _num(tf_.get("fed_over_step_only")), _num(pt.get("fed_over_step_only"))
+    if not (tf_cost and pt_cost):
+        c.notes.append(f"{_prefix(device, devices)}{source}: the fed and step-only times are not both recorded, so "
+                       "the pipelines' share of the training step cannot be told from the models'; not counted.")
+        return
+    cmp = Cmp(f"tf.data's cost on its training step ({tf_cost:.3g}×)",
+              f"DataLoader's on its own ({pt_cost:.3g}×)", tf_cost / pt_cost, None, None, "point", [tf_.name, pt.name])
+    c.count(cmp.outcome != "slower", cmp)
+    whole = per_sample_time_ratio(tf_, pt, _label(tf_), _label(pt))
+    c.findings.append(f"{_prefix(device, devices)}{source}: {cmp.plain()} (fed step / step alone, one figure each, "
+                      f"no CI); the whole fed steps, models included, are not counted: {whole.plain()} "
+                      f"({', '.join(cmp.evidence)})")
+
+
 def claim_5(benches: Benches) -> Claim:
     c = Claim(
         5, "Input pipelines",
@@ -67,7 +91,9 @@ def claim_5(benches: Benches) -> Claim:
         "with workers (num_workers / num_parallel_calls). Where the run has them, pipeline/jpeg-resize/<device> "
         "sets each library's own JPEG decoding and image ops against each other (tf.io.decode_jpeg + tf.image "
         "in tf.data, torchvision.io.decode_jpeg + transforms.v2 in a DataLoader; Pillow + numpy is the ideal), "
-        "after a check that both decode and transform the same files alike.",
+        "after a check that both decode and transform the same files alike. A model trained from each pipeline "
+        "(pipeline-e2e/...) is compared on the pipeline's cost to its step (fed step / the same step alone), not "
+        "on the whole step, whose time is mostly the model's.",
     )
     items = benches.select("pipeline") + benches.select("pipeline-e2e")
     first_epoch = benches.select("pipeline-first-epoch")
@@ -112,7 +138,9 @@ def claim_5(benches: Benches) -> Claim:
                          fmt_num((_num(item.get("peak_rss_bytes")) or 0) / 2**20) + " MiB" if _num(item.get("peak_rss_bytes")) else "n/a"])
             plot_rows.append({"device": device, "source": source, "framework": fw, "label": _label(item),
                               "fraction": frac})
-        if "tensorflow" in best and "torch" in best:
+        if "tensorflow" in best and "torch" in best and group.startswith("pipeline-e2e"):
+            _end_to_end(c, best, device, devices, source)
+        elif "tensorflow" in best and "torch" in best:
             cmp = per_sample_time_ratio(best["tensorflow"], best["torch"], _label(best["tensorflow"]),
                                         _label(best["torch"]))
             c.count(cmp.outcome != "slower", cmp)

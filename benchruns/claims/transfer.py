@@ -8,6 +8,13 @@ from .common import (
 )
 
 
+# Directions that place a tensor on a device: what tf.device scopes and .to() do.
+PLACEMENT = ("h2d", "d2h", "d2d")
+HOST_ONLY = ("no device is involved: it measures building a tensor from (or a numpy array out of) host memory, "
+             "where torch.from_numpy / as_tensor share the array and TensorFlow copies it; that is interop, not "
+             "device placement")
+
+
 def claim_6(benches: Benches) -> Claim:
     c = Claim(
         6, "Device management",
@@ -15,9 +22,11 @@ def claim_6(benches: Benches) -> Claim:
         "is a matter of convenience, not of speed.",
         "Copy bandwidth (transfer/<direction>/<device>/<size>) in GB/s by size, pageable and pinned host memory, "
         "and zero-copy interop (DLPack), against the machine's copy limit (numpy.copyto of the same size, "
-        "measured in the same run). For each direction and memory kind, PyTorch and TensorFlow are compared at the "
-        "largest size both measured (bandwidth, not latency, decides there); a comparison supports the claim when "
-        "neither is faster beyond noise.",
+        "measured in the same run). For each direction that places a tensor on a device (host to device, device to "
+        "host, device to device) and memory kind, PyTorch and TensorFlow are compared at the largest size both "
+        "measured (bandwidth, not latency, decides there); a comparison supports the claim when neither is faster "
+        "beyond noise. Host-only cases (a tensor from a numpy array and back, DLPack on the CPU) are shown and not "
+        "counted: no device is placed, so without a GPU the claim is not measured.",
     )
     items = [i for i in benches.select("transfer") if i.get("direction")]
     devices = sorted({i.get("device") for i in items if i.get("device")}, key=lambda d: (d != "cpu", d))
@@ -62,9 +71,13 @@ def claim_6(benches: Benches) -> Claim:
             t = min(cell["tensorflow"], key=lambda i: i.median)
             p = min(cell["torch"], key=lambda i: i.median)
             cmp = time_ratio(t, p, f"TensorFlow {t.get('mode') or ''}".strip(), f"PyTorch {p.get('mode') or ''}".strip())
-            c.count(cmp.outcome == "same", cmp)
+            placement = direction in PLACEMENT
+            if placement:
+                c.count(cmp.outcome == "same", cmp)
             c.findings.append(f"{_prefix(device, devices)}{direction}{' ' + memory if memory else ''} at "
-                              f"{size / 2**20:.3g} MiB: {cmp.plain()}; {cmp.text()} ({', '.join(cmp.evidence)})")
+                              f"{size / 2**20:.3g} MiB: {cmp.plain()}; {cmp.text()}"
+                              + ("" if placement else f" [shown, not counted: {HOST_ONLY}]")
+                              + f" ({', '.join(cmp.evidence)})")
         # pinned versus pageable, where both exist
         for direction in sorted({k[0] for k in curves}):
             pin = [x for k, v in curves.items() if k[0] == direction and k[2] == "pinned" for x in v]
@@ -96,5 +109,7 @@ def claim_6(benches: Benches) -> Claim:
     if rows:
         c.tables.append(Table(["device", "direction", "call", "size", "GB/s", "fraction of copy limit"], rows,
                               "Transfer bandwidth"))
-    c.decide("No transfer benchmarks (transfer/<direction>/<device>/<size>) are in this run.")
+    c.decide("Device placement is not in this run: no host-to-device or device-to-host case of both frameworks "
+             "(a run without a GPU measures only host-side interop, shown below and not counted)."
+             if items else "No transfer benchmarks (transfer/<direction>/<device>/<size>) are in this run.")
     return c

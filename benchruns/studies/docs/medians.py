@@ -12,9 +12,9 @@ from .blocks import Block, Output, _rel
 from .sources import Sources, _batch_order, _choices, _device, _duration, _item_median, _size, caption, md_table
 
 GRAPH_COLUMNS = [("torch", "eager"), ("torch", "compile"), ("torch", "script"), ("torch", "export"),
-                 ("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla")]
+                 ("torch", "export-aoti"), ("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla")]
 FIRST_CALL_COLUMNS = [("torch", "compile-cold"), ("torch", "compile-warm"), ("torch", "script"), ("torch", "export"),
-                      ("tensorflow", "function"), ("tensorflow", "xla")]
+                      ("torch", "export-aoti"), ("tensorflow", "function"), ("tensorflow", "xla")]
 
 
 def k_graph_medians(block: Block, src: Sources, target: Path) -> Output:
