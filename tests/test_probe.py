@@ -133,3 +133,23 @@ def test_normalising_never_hides_a_change_to_the_benchmark_alone(tmp_path):
     assert row.base_median == pytest.approx(raw.base_median)  # shown in seconds either way
     doc = json.loads((tmp_path / "cand" / "run0.json").read_text())
     assert doc["benchmarks"][0]["extra_info"]["probe"]["calls"] >= probe.MIN_SAMPLES
+
+
+def test_error_rates_judge_normalised_processes_where_every_process_has_a_probe(tmp_path):
+    from benchruns.studies import errorrates
+
+    rng = np.random.default_rng(5)
+    speed = np.exp(rng.normal(0, 0.15, 10))
+    medians = {f"b::t{j}": list(1e-3 * (j + 1) * speed * np.exp(rng.normal(0, 0.005, 10))) for j in range(6)}
+    probes = {name: list(1e-4 * speed * np.exp(rng.normal(0, 0.005, 10))) for name in medians}
+    probes["b::t5"][3] = None  # one process without a probe: that benchmark is left out of the normalised figure
+    procs = errorrates.Processes("abc1234", "k", "quick", [f"r{i}" for i in range(10)],
+                                 {n: "graph/x" for n in medians}, {n: n for n in medians}, medians,
+                                 ["undisturbed"] * 10, probes)
+    norm = procs.normalised()
+    assert sorted(norm.medians) == [f"b::t{j}" for j in range(5)]
+    raw_rates = errorrates.simulate(procs, Thresholds(0.10), False, 7, 200, new_runs=3)
+    norm_rates = errorrates.simulate(norm, Thresholds(0.10), False, 7, 200, new_runs=3)
+    assert np.median(list(norm_rates.mde.values())) < np.median(list(raw_rates.mde.values())) / 2
+    again = errorrates.Processes.from_json(json.loads(json.dumps(procs.to_json())))
+    assert again.probes == procs.probes

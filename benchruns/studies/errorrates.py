@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..probe import probe_median
 from ..runs import BadInput, load_run
 from ..stats import ALPHA, judge
 
@@ -49,6 +50,17 @@ class Processes:
     names: dict[str, str]
     medians: dict[str, list]
     loads: list[str] | None = None  # load status of each process's run: only "undisturbed" is quoted
+    probes: dict[str, list] | None = None  # per benchmark: each process's reference-probe median (None if none)
+
+    def normalised(self) -> "Processes":
+        """The same processes judged on median / probe (benchruns/probe.py), for the benchmarks whose every
+        process carries a probe; the others are left out."""
+        probes = self.probes or {}
+        keep = [n for n in self.medians if n in probes and all(p is not None for p in probes[n])
+                and all(m is not None for m in self.medians[n])]
+        return Processes(self.commit, self.machine_key, self.profile, self.sources,
+                         {n: self.groups[n] for n in keep}, {n: self.names[n] for n in keep},
+                         {n: [m / p for m, p in zip(self.medians[n], probes[n])] for n in keep}, self.loads)
 
     @property
     def count(self) -> int:
@@ -58,7 +70,8 @@ class Processes:
         return {"what": "run medians (seconds) of real pytest processes of one commit, one per run file",
                 "commit": self.commit, "machine_key": self.machine_key, "profile": self.profile,
                 "sources": self.sources, "loads": self.loads,
-                "benchmarks": {k: {"name": self.names[k], "group": self.groups[k], "medians": v}
+                "benchmarks": {k: {"name": self.names[k], "group": self.groups[k], "medians": v,
+                                   **({"probes": self.probes[k]} if self.probes and k in self.probes else {})}
                                for k, v in self.medians.items()}}
 
     @classmethod
@@ -66,7 +79,8 @@ class Processes:
         b = doc["benchmarks"]
         return cls(doc["commit"], doc["machine_key"], doc["profile"], doc["sources"],
                    {k: v["group"] for k, v in b.items()}, {k: v["name"] for k, v in b.items()},
-                   {k: v["medians"] for k, v in b.items()}, doc.get("loads"))
+                   {k: v["medians"] for k, v in b.items()}, doc.get("loads"),
+                   {k: v["probes"] for k, v in b.items() if "probes" in v} or None)
 
 
 def collect(paths, include_disturbed: bool = False) -> Processes:
@@ -87,9 +101,10 @@ def collect(paths, include_disturbed: bool = False) -> Processes:
     names = sorted({n for r in runs for n in r.benchmarks})
     ref = {n: next(r.benchmarks[n] for r in runs if n in r.benchmarks) for n in names}
     medians = {n: [r.benchmarks[n].median if n in r.benchmarks else None for r in runs] for n in names}
+    probes = {n: [probe_median(r.benchmarks[n]) if n in r.benchmarks else None for r in runs] for n in names}
     return Processes(runs[0].commit, runs[0].key, runs[0].profile, [r.label for r in runs],
                      {n: ref[n].group for n in names}, {n: ref[n].name for n in names}, medians,
-                     [r.load_status for r in runs])
+                     [r.load_status for r in runs], {n: v for n, v in probes.items() if any(v)} or None)
 
 
 @dataclass
@@ -181,6 +196,12 @@ def main(args) -> int:
              simulate(procs, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha,
                       new_runs=args.new, guard=guard)]
     print(render(procs, rates, thresholds))
+    if procs.probes:
+        norm = procs.normalised()
+        if norm.medians:
+            print("judged on benchmark / reference probe (benchmarks whose every process carries one):")
+            print(render(norm, [simulate(norm, thresholds, False, args.window, args.jobs, args.slow, alpha=args.alpha,
+                                         new_runs=args.new, guard=guard)], thresholds))
     if getattr(args, "table", None):
         write_table(Path(args.table), procs, thresholds, args, source=f"`python -m benchruns error-rates "
                     f"{'--processes ' + args.processes if args.processes else 'RUNS'} --pairs {args.pairs} "
@@ -194,22 +215,26 @@ def write_table(path: Path, procs: Processes, thresholds, args, source: str) -> 
     Rows for the gate's alpha (0.025) and the nominal 0.05, each with and without the
     "every process agrees" guard: what each costs or buys on these processes.
     """
-    designs = [(True, args.pairs, 1, f"ab, {args.pairs} pairs")]
+    norm = procs.normalised() if procs.probes else None
+    designs = [(True, args.pairs, 1, f"ab, {args.pairs} pairs", procs, "raw")]
     for new in sorted({args.new, 3}):
         if procs.count >= args.window + new:
-            designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new"))
+            designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new", procs, "raw"))
+            if norm is not None and norm.medians:
+                designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new", norm,
+                                "benchmark / probe"))
     rows = []
-    for paired, per_side, new, label in designs:
+    for paired, per_side, new, label, which, figure in designs:
         for alpha in (0.025, 0.05):
             for guard in (True, False):
-                r = simulate(procs, thresholds, paired, per_side, args.jobs, alpha=alpha, new_runs=new, guard=guard)
-                gateable = sum(m <= thresholds(procs.groups[n]) for n, m in r.mde.items())
-                rows.append([label, f"{alpha:g}", "on" if guard else "off", f"{r.false_alarm:.1%}",
+                r = simulate(which, thresholds, paired, per_side, args.jobs, alpha=alpha, new_runs=new, guard=guard)
+                gateable = sum(m <= thresholds(which.groups[n]) for n, m in r.mde.items())
+                rows.append([label, figure, f"{alpha:g}", "on" if guard else "off", f"{r.false_alarm:.1%}",
                              f"{gateable} of {len(r.mde)}", f"{np.median(list(r.mde.values())):.1%}"])
     loads = getattr(procs, "loads", None) or ["unrecorded"]
     doc = {"source": source, "machine": procs.machine_key, "commit": procs.commit,
            "load": "undisturbed" if set(loads) == {"undisturbed"} else "disturbed",
-           "columns": ["design", "alpha", "agreement guard", "A/A jobs failing", "gateable at threshold",
+           "columns": ["design", "figure", "alpha", "agreement guard", "A/A jobs failing", "gateable at threshold",
                        "median MDE"],
            "rows": rows, "processes": procs.count, "jobs": args.jobs}
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
