@@ -115,7 +115,7 @@ class Git:
 
     def run(self, *args: str, check: bool = True, input: bytes | None = None, where: Path | None = None):
         try:
-            done = subprocess.run(["git", "-C", str(where or self.where), *args], env=getattr(self, "env", None),
+            done = subprocess.run(["git", "-C", str(where or self.where), *args], env=self.env,
                                   input=input, capture_output=True, timeout=600)
         except OSError as exc:
             raise BadInput(f"cannot run git ({exc.strerror})") from None
@@ -248,17 +248,18 @@ class Branch:
             and self.git.run("ls-tree", "--name-only", "HEAD", where=self.worktree).stdout.strip() == b"README.md"
 
 
-def place(run: Source, worktree: Path) -> Path | None:
+def place(run: Source, worktree: Path, held: set[str]) -> Path | None:
     """Where ``run`` goes in the worktree, or None when the branch holds it already (same content)."""
     folder = worktree / run.key
+    if f"{run.key}/{run.stem}.json" in held and (folder / f"{run.stem}.json").read_bytes() == run.data:
+        return None  # a branch that stores plain .json holds this run already
     names = [f"{run.stem}.json.gz"] + [f"{run.stem}.{n}.json.gz" for n in range(1, 100)]
     for name in names:
         target = folder / name
-        if not target.exists():
-            twin = folder / f"{run.stem}.json"
-            if name == names[0] and twin.is_file() and twin.resolve() != run.path.resolve() and twin.read_bytes() == run.data:
-                return None
-            return target
+        if not target.exists() or target.resolve() == run.path.resolve():
+            return target  # a free name, or the run itself lying uncommitted in the worktree
+        if f"{run.key}/{name}" not in held:
+            continue  # an uncommitted file of another run: not the branch's
         try:
             if _raw(target) == run.data:
                 return None
@@ -270,9 +271,10 @@ def place(run: Source, worktree: Path) -> Path | None:
 def commit_runs(branch: Branch, runs: list[Source]) -> list[Source]:
     """Write the runs the worktree lacks (gzipped) and commit them; the runs written."""
     git, worktree = branch.git, branch.worktree
+    held = branch_files(git, worktree)
     written, paths = [], []
     for run in runs:
-        target = place(run, worktree)
+        target = place(run, worktree, held)
         if target is None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

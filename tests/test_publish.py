@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -346,3 +345,18 @@ def test_the_summary_says_why_the_gate_cannot_judge_disturbed_runs(tmp_path, ori
     summary = publish(ci, "--summary", "--results-dir", worktree, env=env)
     assert summary.returncode == 0, summary.stderr
     assert "the gate cannot judge them" in summary.stdout and "disturbed run" in summary.stdout, summary.stdout
+
+
+def test_a_gzipped_run_lying_uncommitted_in_the_worktree_is_published(tmp_path, origin):
+    env = clean_env(tmp_path)
+    ci = job(tmp_path, origin, "ci")
+    assert publish(ci, "--prepare", env=env).returncode == 0
+    worktree = ci / "results-branch"
+    plain = add_run(worktree, 3)
+    packed = plain.with_name(plain.name + ".gz")
+    packed.write_bytes(gzip.compress(plain.read_bytes(), mtime=123))
+    plain.unlink()
+    done = publish(ci, "--results-dir", worktree, env=env)
+    assert done.returncode == 0 and "1 run(s) pushed" in done.stdout, done.stdout + done.stderr
+    assert f"{KEY}/{packed.name}" in branch_files(origin)
+    assert gzip.decompress(packed.read_bytes()) == json.dumps(run_doc(3)).encode()
