@@ -20,7 +20,9 @@ FORMAT ?= table
 THRESHOLD ?= 10%
 REPEAT ?= 4
 DESIGN ?= alternate
-TURN_TIME ?= 0.1
+TURN_TIME ?=
+ROUND_TIME ?=
+AB_THREADS ?=
 K ?=
 OUT ?= build
 
@@ -88,10 +90,10 @@ gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
 	$(TOOL) diff $(A) $(B) $(ARGS)
 
-ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=4 pairs, DESIGN=alternate|duet, TURN_TIME=0.1 s)
-	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --design=$(DESIGN) --turn-time=$(TURN_TIME) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=4 pairs, DESIGN=interleave|alternate|duet, TURN_TIME ROUND_TIME AB_THREADS)
+	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --design=$(DESIGN) $(call opt,--turn-time,$(TURN_TIME)) $(call opt,--round-time,$(ROUND_TIME)) $(call opt,--threads,$(AB_THREADS)) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
 
-noise-study: $(DEPS) ## A/A worker pairs per design and time per turn: where ab's noise is (about 30 min; run alone)
+noise-study: $(DEPS) ## A/A worker pairs per design, round time and threads: where ab's noise is (about 25 min; run alone)
 	$(TOOL) noise-study --out=$(OUT)/noise_study_record.json --docs-prefix=$(OUT)/noise_study $(ARGS)
 
 error-rates: $(DEPS) ## gate false alarms and detection resampled from real runs of one commit (RUNS='results/k/*_abc1234.json' SLOW=glob)
@@ -127,11 +129,12 @@ docs: $(DEPS) ## rewrite the generated tables in README.md and docs/ from the ru
 FIGURES_PROCESSES ?= tests/data/processes_quick_35c2370.json
 SYNTH_RUN ?= results/amd-epyc-2c-cpu-480e5c54/20261202T125249Z_35c2370.json
 
-figures: $(DEPS) ## docs/data tables: change-point rates (FIGURES_PROCESSES), history build time (SYNTH_RUN), results-branch growth, peer-harness check; run alone
+figures: $(DEPS) ## docs/data tables: change-point rates (FIGURES_PROCESSES), history build time (SYNTH_RUN), results-branch growth, peer-harness check, noise timescale; run alone
 	$(PYTHON) -m benchruns.studies.figures changepoints $(FIGURES_PROCESSES) --out docs/data/changepoints.json
 	$(PYTHON) -m benchruns.studies.figures history-build $(SYNTH_RUN) --out docs/data/history_build.json
 	$(PYTHON) -m benchruns.studies.branchgrowth --out docs/data/results_branch_growth.json
 	$(PYTHON) -m benches.transfer_cases --out docs/data/peer_harness.json
+	$(PYTHON) -m benches.noise_timescale --out docs/data/noise_timescale.json --plot docs/img/noise_timescale.png
 
 clean: ## remove caches and build output (never results/)
 	rm -rf .pytest_cache .benchmarks $(OUT) .cache results/.incoming
