@@ -147,11 +147,13 @@ def test_publishing_the_same_run_twice_changes_nothing(tmp_path, origin):
 # --- concurrency and failure --------------------------------------------------------------------
 
 
-def test_two_jobs_pushing_at_once_both_land(tmp_path, origin):
+@pytest.mark.parametrize("branch_exists", [True, False], ids=["branch-exists", "both-create-it"])
+def test_two_jobs_pushing_at_once_both_land(tmp_path, origin, branch_exists):
     env = clean_env(tmp_path)
-    seed = job(tmp_path, origin, "first")
-    add_run(seed / "results", 0)
-    assert publish(seed, env=env).returncode == 0
+    if branch_exists:
+        seed = job(tmp_path, origin, "first")
+        add_run(seed / "results", 0)
+        assert publish(seed, env=env).returncode == 0
     # The hook holds every push until two have arrived (or 20 s): both jobs push on the same
     # old tip, so one of them must be turned away and retry on the other's commit.
     arrived = tmp_path / "arrived"
@@ -166,7 +168,9 @@ def test_two_jobs_pushing_at_once_both_land(tmp_path, origin):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     runs = sorted(f for f in branch_files(origin) if f.endswith(".json.gz"))
-    assert runs == sorted(f"{KEY}/202601{i + 1:02d}T000000Z_{i:07x}.json.gz" for i in (0, 10, 11))
+    assert runs == sorted(f"{KEY}/202601{i + 1:02d}T000000Z_{i:07x}.json.gz"
+                          for i in ((0, 10, 11) if branch_exists else (10, 11)))
+    assert "README.md" in branch_files(origin)
     assert len(list(arrived.iterdir())) >= 3  # a rejected push came back
     assert any("retrying" in out for out, _ in outs) and any("(attempt 2)" in out for out, _ in outs), outs
 
