@@ -119,17 +119,17 @@ def run_tiny(folder: Path, n: int, runs: int) -> list[Run]:
 
 
 def test_normalising_never_hides_a_change_to_the_benchmark_alone(tmp_path):
-    """A real code change (30% more loop iterations) in real processes: the probe does not move with it,
+    """A real code change (twice the loop iterations) in real processes: the probe does not move with it,
     so the normalised ratio shows the change as the raw one does."""
     base = run_tiny(tmp_path / "base", 20000, 3)
-    cand = run_tiny(tmp_path / "cand", 26000, 3)
+    cand = run_tiny(tmp_path / "cand", 40000, 3)
     for run in base + cand:
         assert probe.probe_median(run.benchmarks[next(iter(run.benchmarks))]) is not None
     raw = compare.build(base, cand, Thresholds(0.10), normalise="raw").rows[0]
     norm = compare.build(base, cand, Thresholds(0.10), normalise="probe")
     [row] = norm.rows
     assert norm.normalised == [row.fullname]
-    assert row.ratio > 1.15 and abs(np.log(row.ratio / raw.ratio)) < 0.1, (row.ratio, raw.ratio)
+    assert row.ratio > 1.5 and abs(np.log(row.ratio / raw.ratio)) < 0.25, (row.ratio, raw.ratio)
     assert row.base_median == pytest.approx(raw.base_median)  # shown in seconds either way
     doc = json.loads((tmp_path / "cand" / "run0.json").read_text())
     assert doc["benchmarks"][0]["extra_info"]["probe"]["calls"] >= probe.MIN_SAMPLES
