@@ -71,15 +71,27 @@ $(VENV_UPGRADE)/.installed: requirements.txt
 bench: $(DEPS) ## run the benchmarks (PROFILE=quick|full, DEVICE=cpu,cuda) and save the run under results/
 	$(PYTEST) benches --profile=$(PROFILE) --device=$(DEVICE) --save-run --results-dir=$(RESULTS) $(ARGS)
 
-bench-quick: ## the quick profile (about 2 minutes on 2 CPU cores)
+bench-quick: ## the quick profile (its time here: docs/running.md, the contributor loop)
 	$(MAKE) bench PROFILE=quick
 
 bench-cuda-smoke: $(DEPS) ## the CUDA cases of the quick profile, torch only is enough (PYTHON=python3 on a GPU box)
 	$(PYTEST) benches --profile=quick --device=cuda -m cuda --save-run --results-dir=$(RESULTS) $(ARGS)
 
-test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks
-	$(PYTEST) tests
-	$(PYTEST) benches --profile=smoke --benchmark-disable -p no:cacheprovider
+# make test: the tests across the cores (pytest-xdist, JOBS=auto), those marked serial alone
+# (tests/conftest.py says why), the smoke profile across the cores with the distributed cases
+# (worker processes and ports) alone; then the slowest tests of all four runs.
+JOBS ?= auto
+XDIST = $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo '-n $(JOBS)')
+TEST_REPORTS ?= $(OUT)/test-reports
+SMOKE := benches --profile=smoke --benchmark-disable -p no:cacheprovider
+
+test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks; the slowest at the end
+	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
+	$(PYTEST) tests -m "not serial" $(XDIST) --junitxml=$(TEST_REPORTS)/tests.xml
+	$(PYTEST) tests -m serial --junitxml=$(TEST_REPORTS)/tests-serial.xml
+	$(PYTEST) $(SMOKE) -m "not distributed" $(XDIST) --junitxml=$(TEST_REPORTS)/smoke.xml
+	$(PYTEST) $(SMOKE) -m distributed --junitxml=$(TEST_REPORTS)/smoke-distributed.xml
+	@$(PYTHON) -m tests.slowest $(TEST_REPORTS)/*.xml --top 15
 
 compare: $(DEPS) ## median ratio with CI and verdict per benchmark (BASE= CAND= FORMAT=table|md|json)
 	$(TOOL) compare $(call opt,--base,$(BASE)) $(call opt,--cand,$(CAND)) --format=$(FORMAT) --results-dir=$(RESULTS) $(ARGS)

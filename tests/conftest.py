@@ -1,0 +1,49 @@
+"""Which tests of tests/ run on their own, not beside others (the ``serial`` marker).
+
+``make test`` runs ``tests -m "not serial"`` across the cores (pytest-xdist), then
+``tests -m serial`` in one process. A test is serial when another test running beside it
+would change what it checks: it meters the machine's load (a neighbour counts as another
+user), times something against a bound or with pytest-benchmark, pins cores, or races worker
+processes and ports.
+A test that merely fails beside others for any other reason is a bug in the test, not a
+candidate for this list.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# module -> why all of its tests run on their own
+SERIAL_MODULES = {
+    "test_benchruns_ab.py": "worker pairs take timed turns pinned to cores and judge the load they saw",
+    "test_load.py": "busy loops, and meters that count every other process as load",
+}
+# "module::test" -> why that test runs on its own
+SERIAL_TESTS = {
+    "test_benchruns_cli.py::test_speed_300_benchmarks": "a wall-time bound",
+    "test_distributed.py::test_free_ports_are_distinct_bindable_loopback_ports": "binds ports",
+    "test_distributed.py::test_crashed_worker_fails_with_its_stderr_tail_and_kills_its_sibling": "a wall-time bound",
+    "test_distributed.py::test_hung_worker_times_out_and_all_are_killed": "a worker timeout",
+    "test_distributed.py::test_no_orphans_when_the_coordinator_is_interrupted": "signals and process deadlines",
+    "test_distributed.py::test_limited_loopback_caps_the_rate": "times a capped link",
+    "test_contributor_loop.py::test_ctrl_c_during_a_parallel_run_leaves_no_process": "signals and process deadlines",
+}
+
+
+# pytest-benchmark turns timing off inside xdist workers, so a test of tests/ that uses its
+# fixture would skip (or check nothing) there.
+BENCHMARK_FIXTURE = "uses the benchmark fixture, which times only outside pytest-xdist workers"
+
+
+def serial_reason(item) -> str | None:
+    """Why ``item`` must run on its own, or None."""
+    module = item.path.name
+    return (SERIAL_MODULES.get(module) or SERIAL_TESTS.get(f"{module}::{item.originalname}")
+            or (BENCHMARK_FIXTURE if "benchmark" in getattr(item, "fixturenames", ()) else None))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        reason = serial_reason(item)
+        if reason:
+            item.add_marker(pytest.mark.serial(reason))
