@@ -32,6 +32,17 @@ def test_package_has_no_import_cycle(name, probe):
     assert circles(graph) == []
 
 
+def test_only_the_cli_reaches_into_the_studies():
+    """The product does not lean on the project's own studies: outside benchruns/studies/, only cli.py
+    (which names their commands) imports from it."""
+    graph = import_graph(ROOT / "benchruns")
+    leaning = sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
+                     if target.startswith("benchruns.studies") and not module.startswith("benchruns.studies")
+                     and module != "benchruns.cli")
+    assert graph["benchruns.cli"].keys() & {"benchruns.studies.docs", "benchruns.studies.errorrates"}
+    assert not leaning, "\n".join(leaning)
+
+
 def test_benchruns_never_imports_a_framework():
     """Not even lazily: the tooling must run where neither framework is installed."""
     offenders = []
