@@ -77,11 +77,13 @@ bench-quick: ## the quick profile (its time here: docs/running.md, the contribut
 bench-cuda-smoke: $(DEPS) ## the CUDA cases of the quick profile, torch only is enough (PYTHON=python3 on a GPU box)
 	$(PYTEST) benches --profile=quick --device=cuda -m cuda --save-run --results-dir=$(RESULTS) $(ARGS)
 
-# make test: the tests across the cores (pytest-xdist, JOBS=auto), those marked serial alone
-# (tests/conftest.py says why), the smoke profile across the cores with the distributed cases
-# (worker processes and ports) alone; then the slowest tests of all four runs.
+# make test: the tests across the cores (pytest-xdist, JOBS=auto, at most MAX_JOBS workers: each
+# loads both frameworks), those marked serial alone (tests/conftest.py says why), the smoke
+# profile across the cores with the distributed cases (worker processes and ports) alone; then
+# the slowest tests of all four runs. Without pytest-xdist (PYTHON=python3) each runs in one process.
 JOBS ?= auto
-XDIST = $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo '-n $(JOBS)')
+MAX_JOBS ?= 4
+XDIST = $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo '-n $(JOBS) --maxprocesses=$(MAX_JOBS)')
 TEST_REPORTS ?= $(OUT)/test-reports
 SMOKE := benches --profile=smoke --benchmark-disable -p no:cacheprovider
 
