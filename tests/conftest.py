@@ -27,6 +27,7 @@ SERIAL_TESTS = {
     "test_distributed.py::test_no_orphans_when_the_coordinator_is_interrupted": "signals and process deadlines",
     "test_distributed.py::test_limited_loopback_caps_the_rate": "times a capped link",
     "test_contributor_loop.py::test_ctrl_c_during_a_parallel_run_leaves_no_process": "signals and process deadlines",
+    "test_probe.py::test_normalising_never_hides_a_change_to_the_benchmark_alone": "times real processes",
     # make test shows what these print (docs/gate.md, docs/history.md say so); an xdist worker's prints are lost
     "test_gate_statistics.py::test_false_alarms_and_detection_on_real_processes": "prints the gate's error rates",
     "test_changepoints.py::test_false_step_rate_measured_on_real_processes": "prints the change-point rates",
