@@ -175,13 +175,13 @@ def _ratios(plt, spec):
     v = np.array([b["value"] for b in bars])
     lo = np.array([b["lo"] if b["lo"] is not None else b["value"] for b in bars])
     hi = np.array([b["hi"] if b["hi"] is not None else b["value"] for b in bars])
-    suspect = [bool(b.get("suspect")) for b in bars]
+    # grey, with the reason: a suspect measurement, or a bar shown and not counted (e.g. per-call cost mixed in)
+    why = [" (suspect)" if b.get("suspect") else " (not counted)" if b.get("not_counted") else "" for b in bars]
     ax.barh(y, v, xerr=[np.maximum(v - lo, 0), np.maximum(hi - v, 0)], capsize=2,
-            color=["#ced4da" if s else COLORS.get(b["framework"]) for b, s in zip(bars, suspect)], height=0.6)
+            color=["#ced4da" if w else COLORS.get(b["framework"]) for b, w in zip(bars, why)], height=0.6)
     ax.axvline(1, color="k", lw=0.8)
-    for yi, val, top, s in zip(y, v, hi, suspect):
-        ax.text(max(val, top) + 0.04 * max(hi.max(), 1), yi, f"{val:.2f}×" + (" (suspect)" if s else ""),
-                va="center", fontsize=7)
+    for yi, val, top, w in zip(y, v, hi, why):
+        ax.text(max(val, top) + 0.04 * max(hi.max(), 1), yi, f"{val:.2f}×{w}", va="center", fontsize=7)
     ax.set_yticks(y, [b["label"] for b in bars])
     ax.invert_yaxis()
     ax.set_xlim(0, max(hi.max(), 1) * 1.25)

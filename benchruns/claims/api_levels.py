@@ -113,7 +113,7 @@ def claim_8(benches: Benches) -> Claim:
         rows.append([device, where, label, low_label, measure, f"{cmp.value:.3g}", cmp.ci_text(), fmt_time(first),
                      ("yes" if supports else "no") if counted else "not counted"])
         bars.append({"label": f"{label}, {where}", "framework": framework, "device": device,
-                     "value": cmp.value, "lo": cmp.lo, "hi": cmp.hi, "suspect": cmp.suspect or not counted})
+                     "value": cmp.value, "lo": cmp.lo, "hi": cmp.hi, "suspect": cmp.suspect, "not_counted": not counted})
     if rows:
         c.tables.append(Table(["device", "case", "idiomatic", "low-level", "measured", "time ratio", "95% CI",
                                "first epoch", f"within {LITTLE:.0%}"], rows,
