@@ -16,11 +16,13 @@ import pytest
 # module -> why all of its tests run on their own
 SERIAL_MODULES = {
     "test_benchruns_ab.py": "worker pairs take timed turns pinned to cores and judge the load they saw",
-    "test_load.py": "busy loops, and meters that count every other process as load",
 }
 # "module::test" -> why that test runs on its own
 SERIAL_TESTS = {
     "test_benchruns_cli.py::test_speed_300_benchmarks": "a wall-time bound",
+    "test_load.py::test_a_busy_process_outside_the_tree_is_other_and_named": "a busy loop, and a load meter",
+    "test_load.py::test_work_of_the_tree_and_its_children_is_its_own": "a busy loop, and a load meter",
+    "test_load.py::test_a_saved_run_carries_its_load_record_and_per_benchmark_windows": "a load meter",
     "test_distributed.py::test_free_ports_are_distinct_bindable_loopback_ports": "binds ports",
     "test_distributed.py::test_crashed_worker_fails_with_its_stderr_tail_and_kills_its_sibling": "a wall-time bound",
     "test_distributed.py::test_hung_worker_times_out_and_all_are_killed": "a worker timeout",

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,18 +47,30 @@ def test_every_serial_entry_names_a_test_that_exists():
 
 
 def test_serial_marks_reach_the_collected_items():
-    """What `make test`'s second run selects with -m serial: a listed module whole, a listed test alone,
-    and a test using pytest-benchmark's fixture (xdist workers do not time)."""
+    """What `make test`'s second run selects with -m serial: a listed test, and a test using
+    pytest-benchmark's fixture (xdist workers do not time); a listed module whole is checked below."""
     done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_load.py", "tests/test_distributed.py",
                            "-m", "serial", "--collect-only", "-q", "-p", "no:cacheprovider"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     selected = {line.split("[")[0] for line in done.stdout.splitlines() if "::" in line}
-    load_tests = {f"tests/test_load.py::{n.name}" for n in ast.parse((ROOT / "tests" / "test_load.py").read_text()).body
-                  if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
-    listed = {f"tests/{entry}" for entry in SERIAL_TESTS if entry.startswith("test_distributed.py::")}
+    listed = {f"tests/{entry}" for entry in SERIAL_TESTS if entry.split("::")[0] in ("test_load.py",
+                                                                                     "test_distributed.py")}
     with_benchmark = {"tests/test_distributed.py::test_recorded_rounds_become_the_benchmark_stats"}
-    assert selected == load_tests | listed | with_benchmark
+    assert selected == listed | with_benchmark
+    assert "tests/test_load.py::test_status_of_records" not in selected
+
+
+def test_a_listed_module_is_serial_whole(monkeypatch):
+    from tests import conftest
+
+    monkeypatch.setitem(conftest.SERIAL_MODULES, "test_whole.py", "why")
+    item = SimpleNamespace(path=Path("tests/test_whole.py"), originalname="test_any", fixturenames=["tmp_path"])
+    assert conftest.serial_reason(item) == "why"
+    plain = SimpleNamespace(path=Path("tests/test_other.py"), originalname="test_any", fixturenames=["tmp_path"])
+    assert conftest.serial_reason(plain) is None
+    timed = SimpleNamespace(path=Path("tests/test_other.py"), originalname="test_any", fixturenames=["benchmark"])
+    assert conftest.serial_reason(timed) == conftest.BENCHMARK_FIXTURE
 
 
 # --------------------------------------------------------------------------- Ctrl-C in a parallel run
