@@ -72,12 +72,12 @@ from pathlib import Path
 
 from ...argparsing import Parser
 from ...runs import BadInput
-from .blocks import END, PENDING, Kind, _rel, parse
+from .blocks import END, PENDING, Kind, relative, parse
 from .data import k_table, read_data
 from .medians import k_first_call, k_graph_medians, k_profile, k_transfer
+from .sources import Sources
 from .verdicts import (CLAIM_PAGES, k_api_levels, k_claim, k_claim_table, k_distributed, k_pipelines, k_plot,
                        k_verdicts)
-from .sources import Sources
 
 __all__ = ["CLAIM_PAGES", "END", "KINDS", "generate", "main", "read_data"]
 
@@ -114,11 +114,11 @@ def generate(root: Path, files: list[Path]) -> Result:
     parsed = {}
     for path in files:
         if not path.is_file():
-            raise BadInput(f"{_rel(path, root)}: no such file")
+            raise BadInput(f"{relative(path, root)}: no such file")
         try:
             old = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"{_rel(path, root)}: cannot read ({exc})") from None
+            raise BadInput(f"{relative(path, root)}: cannot read ({exc})") from None
         lines = old.split("\n")
         parsed[path] = (old, lines, parse(path, lines, root, KINDS))
     for path, (old, lines, blocks) in parsed.items():
@@ -127,7 +127,7 @@ def generate(root: Path, files: list[Path]) -> Result:
             out = KINDS[block.kind].render(block, src, path)
             for other, data in out.files.items():
                 if other in side and side[other] != data:
-                    raise BadInput(f"{block.where(root)}: two blocks draw different plots into {_rel(other, root)}")
+                    raise BadInput(f"{block.where(root)}: two blocks draw different plots into {relative(other, root)}")
                 side[other] = data
             new_lines += lines[last:block.start + 1] + [""] + out.lines + [""]
             last = block.end
@@ -149,12 +149,12 @@ def _check_links(src: Sources, parsed: dict, root: Path) -> None:
                 try:
                     text = page.read_text(encoding="utf-8")
                 except (OSError, UnicodeDecodeError):
-                    raise BadInput(f"{block.where(root)}: claim {number} links to {_rel(page, root)}, which cannot "
+                    raise BadInput(f"{block.where(root)}: claim {number} links to {relative(page, root)}, which cannot "
                                    "be read; the verdict table links each claim to its section in docs/") from None
                 claims_on[page.resolve()] = {b.args.get("n") for b in parse(page, text.split("\n"), root, KINDS)
                                              if b.kind == "claim"}
             if str(number) not in claims_on[page.resolve()]:
-                raise BadInput(f"{block.where(root)}: claim {number} links to {_rel(page, root)}, which has no "
+                raise BadInput(f"{block.where(root)}: claim {number} links to {relative(page, root)}, which has no "
                                f"'claim n={number}' block")
 
 
@@ -210,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     stale_files = [p for p, data in result.files.items() if not p.is_file() or p.read_bytes() != data]
     if args.check:
         for path, (old, new) in stale_texts.items():
-            name = _rel(path, root)
+            name = relative(path, root)
             sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
                                                        f"{name} (committed)", f"{name} (from its sources)"))
         for path in stale_files:
-            print(f"{_rel(path, root)}: the plot differs from what its run draws (or is missing)")
+            print(f"{relative(path, root)}: the plot differs from what its run draws (or is missing)")
         if stale_texts or stale_files:
             print(f"benchruns docs: {len(stale_texts) + len(stale_files)} file(s) differ from their sources; "
                   "run `make docs`", file=sys.stderr)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         _write(path, result.files[path])
     for path, (_, new) in stale_texts.items():
         _write(path, new.encode("utf-8"))
-    changed = [_rel(p, root) for p in list(stale_texts) + stale_files]
+    changed = [relative(p, root) for p in list(stale_texts) + stale_files]
     print(f"docs: {result.blocks} generated blocks in {len(result.texts)} files; "
           + (f"rewrote {', '.join(changed)}" if changed else "nothing changed") + _pending_note(result))
     return 0

@@ -36,7 +36,8 @@ class Output:
     files: dict[Path, bytes] = field(default_factory=dict)
 
 
-def _rel(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` where it lies under it (how pages and messages name files), else as given."""
     try:
         return str(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:
@@ -54,7 +55,7 @@ class Block:
     args: dict[str, str]
 
     def where(self, root: Path) -> str:
-        return f"{_rel(self.path, root)}:{self.start + 1}"
+        return f"{relative(self.path, root)}:{self.start + 1}"
 
 
 def parse(path: Path, lines: list[str], root: Path, kinds: dict[str, Kind]) -> list[Block]:
@@ -72,20 +73,20 @@ def parse(path: Path, lines: list[str], root: Path, kinds: dict[str, Kind]) -> l
         match = START.match(text)
         if match:
             if open_at is not None:
-                raise BadInput(f"{_rel(path, root)}:{number + 1}: a generated block starts inside the block opened at "
+                raise BadInput(f"{relative(path, root)}:{number + 1}: a generated block starts inside the block opened at "
                                f"line {open_at + 1}; close that one first with {END}")
             open_at, spec = number, match.group("spec")
         elif text == END:
             if open_at is None:
-                raise BadInput(f"{_rel(path, root)}:{number + 1}: {END} without a <!-- generated: ... --> before it")
-            kind, args = _spec(spec, f"{_rel(path, root)}:{open_at + 1}", kinds)
+                raise BadInput(f"{relative(path, root)}:{number + 1}: {END} without a <!-- generated: ... --> before it")
+            kind, args = _spec(spec, f"{relative(path, root)}:{open_at + 1}", kinds)
             blocks.append(Block(path, open_at, number, kind, args))
             open_at = None
         elif ANY_MARK.search(text):
-            raise BadInput(f"{_rel(path, root)}:{number + 1}: malformed marker {text[:60]!r}; a block is "
+            raise BadInput(f"{relative(path, root)}:{number + 1}: malformed marker {text[:60]!r}; a block is "
                            f"'<!-- generated: KIND key=value ... -->' ... '{END}', each on its own line")
     if open_at is not None:
-        raise BadInput(f"{_rel(path, root)}:{open_at + 1}: generated block never closed (no {END} after it)")
+        raise BadInput(f"{relative(path, root)}:{open_at + 1}: generated block never closed (no {END} after it)")
     return blocks
 
 

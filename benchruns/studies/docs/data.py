@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ...runs import BadInput
-from .blocks import Block, Output, _rel
+from .blocks import Block, Output, relative
 from .sources import UNDISTURBED, Sources, md_table
 
 
@@ -20,7 +20,7 @@ def read_data(path: Path, where: str, root: Path) -> tuple[dict, list[str], list
     four fields, then a header row and the data rows. ``source`` says what measured it
     (the command); ``load`` must be ``undisturbed``.
     """
-    name = _rel(path, root)
+    name = relative(path, root)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -68,6 +68,6 @@ def k_table(block: Block, src: Sources, target: Path) -> Output:
         raise BadInput(f"{where}: {block.args['data']}: no such file")
     meta, columns, rows = read_data(path, where, src.root)
     title = meta.get("title")
-    text = (f"*{title + ' ' if title else ''}From `{_rel(path, src.root)}`, measured by {meta['source']}: "
+    text = (f"*{title + ' ' if title else ''}From `{relative(path, src.root)}`, measured by {meta['source']}: "
             f"{meta['machine']}; commit {meta['commit']}; {meta['load']}. Written by `make docs`.*")
     return Output([text, ""] + md_table(columns, rows))

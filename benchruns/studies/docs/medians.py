@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ...runs import BadInput
-from .blocks import Block, Output, _rel
+from .blocks import Block, Output, relative
 from .sources import Sources, _batch_order, _choices, _device, _duration, _item_median, _size, caption, md_table
 
 GRAPH_COLUMNS = [("torch", "eager"), ("torch", "compile"), ("torch", "script"), ("torch", "export"),
@@ -82,7 +82,7 @@ def k_first_call(block: Block, src: Sources, target: Path) -> Output:
         cells.setdefault(row, {})[col] = f"{fmt_time(compile_s) if compile_s is not None else 'n/a'} / {even}"
     if not cells:
         raise BadInput(f"{block.where(src.root)}: no first-call benchmarks (graph-first-call/...) on {device} in "
-                       f"{_rel(run.path, src.root)}")
+                       f"{relative(run.path, src.root)}")
     columns = [c for c in FIRST_CALL_COLUMNS if any(c in v for v in cells.values())]
     rows = [[r[0], r[1], str(r[2])] + [cells[r].get(c, "–") for c in columns]
             for r in sorted(cells, key=lambda r: (order.index(r[0]), r[1] != "inference", str(r[1]), _batch_order(r[2])))]
@@ -121,7 +121,7 @@ def k_transfer(block: Block, src: Sources, target: Path) -> Output:
         lines.setdefault(label, {})[size] = (median, gbps, bool(info.get("zero_copy")))
         sizes.add(size)
     if not lines:
-        raise BadInput(f"{block.where(src.root)}: no transfer benchmarks on {device} in {_rel(run.path, src.root)}")
+        raise BadInput(f"{block.where(src.root)}: no transfer benchmarks on {device} in {relative(run.path, src.root)}")
     columns = sorted(sizes)
     rows = []
     for label in sorted(lines, key=lambda l: (not l.startswith("numpy copyto"), l)):

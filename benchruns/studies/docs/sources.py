@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ...runs import BadInput, Run, load_run
-from .blocks import Block, _rel
+from .blocks import Block, relative
 
 UNDISTURBED = "undisturbed"
 
@@ -51,7 +51,7 @@ class Sources:
             status = run.load_status
             if status != UNDISTURBED:
                 why = " ".join(str(run.load_why or status).split())
-                raise BadInput(f"{where}: refused {_rel(path, self.root)}: {status} ({why}); figures come only "
+                raise BadInput(f"{where}: refused {relative(path, self.root)}: {status} ({why}); figures come only "
                                "from undisturbed runs")
             self.runs[path] = run
         return self.runs[path]
@@ -111,7 +111,7 @@ def machine_text(info: dict) -> str:
 
 
 def caption(runs: list[Run], root: Path, what: str = "") -> str:
-    files = ", ".join(f"`{_rel(r.path, root)}`" for r in runs)
+    files = ", ".join(f"`{relative(r.path, root)}`" for r in runs)
     profiles = "/".join(sorted({r.profile for r in runs}))
     commits = ", ".join(sorted({r.commit for r in runs}))
     many = f"{len(runs)} runs " if len(runs) > 1 else ""

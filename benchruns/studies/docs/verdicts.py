@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ...runs import BadInput
-from .blocks import Block, Output, _rel
+from .blocks import Block, Output, relative
 from .sources import Sources, caption, md_table
 
 # Which docs page holds each claim's `claim n=N` block (the verdict table links there).
@@ -95,7 +95,7 @@ def _claim_table(block: Block, src: Sources, number, index) -> Output:
     except ValueError:
         raise BadInput(f"{where}: table={index!r} is not a number") from None
     if not 1 <= k <= len(c.tables):
-        raise BadInput(f"{where}: claim {c.number} has {len(c.tables)} table(s) in {_rel(run.path, src.root)}, "
+        raise BadInput(f"{where}: claim {c.number} has {len(c.tables)} table(s) in {relative(run.path, src.root)}, "
                        f"not a table {index}")
     table = c.tables[k - 1]
     headers, rows = list(table.headers), [list(r) for r in table.rows]
@@ -136,7 +136,7 @@ def k_plot(block: Block, src: Sources, target: Path) -> Output:
         raise BadInput(f"{where}: index={block.args['index']!r} is not a number") from None
     if not 1 <= index <= len(specs):
         raise BadInput(f"{where}: claim {c.number} has {len(specs)} matching plot(s) in "
-                       f"{_rel(run.path, src.root)}, not a plot {index}")
+                       f"{relative(run.path, src.root)}, not a plot {index}")
     out = src.root / block.args["out"]
     if out.suffix != ".png":
         raise BadInput(f"{where}: out={block.args['out']} must name a .png file")
