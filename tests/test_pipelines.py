@@ -166,6 +166,25 @@ def test_cache_is_reused_and_rebuilt(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp or build leftovers"
 
 
+def test_a_copy_another_process_completed_meanwhile_is_kept(tmp_path, monkeypatch):
+    """Two processes build the same set at once (xdist workers in a fresh checkout): the second to
+    finish keeps the first one's copy, which the first may be reading, and drops its own."""
+    n = 24
+    first = pdata.ensure_dataset(n, 5, tmp_path)
+    inode = first.root.stat().st_ino
+    pdata._verified.clear()
+    real, looks = pdata.is_complete, []
+
+    def looked_too_early(*args, **kwargs):  # the second process's first look came before the first one finished
+        looks.append(1)
+        return len(looks) > 1 and real(*args, **kwargs)
+
+    monkeypatch.setattr(pdata, "is_complete", looked_too_early)
+    second = pdata.ensure_dataset(n, 5, tmp_path)
+    assert second.root == first.root and first.root.stat().st_ino == inode, "the first copy was replaced"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp or build leftovers"
+
+
 # --------------------------------------------------------------------------- jpeg-resize: torchvision and tf.image
 
 from benches.pipelines import imageops  # noqa: E402

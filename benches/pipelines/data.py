@@ -242,7 +242,7 @@ def ensure_dataset(n: int, seed: int = 0, cache_root: Path | str | None = None) 
             manifest = {"version": VERSION, "n": n, "seed": seed, "shards": SHARDS, "jpeg_quality": JPEG_QUALITY,
                         "arrays_sha256": arrays_hash, "files_sha256": _content_hash(build)}
             _atomic_write(build / MANIFEST, json.dumps(manifest, indent=1).encode())
-            _replace_dir(build, root)
+            _replace_dir(build, root, lambda: is_complete(root, n, seed, arrays_hash))
         finally:
             shutil.rmtree(build, ignore_errors=True)
         if not is_complete(root, n, seed, arrays_hash):
@@ -252,20 +252,29 @@ def ensure_dataset(n: int, seed: int = 0, cache_root: Path | str | None = None) 
     return dataset
 
 
-def _replace_dir(build: Path, root: Path) -> None:
-    """Move the finished build into place; a stale or corrupt ``root`` is moved aside first."""
-    if root.exists():
-        trash = root.with_name(f".trash-{root.name}-{uuid.uuid4().hex}")
-        try:
-            os.replace(root, trash)
-        except OSError:
-            pass
-        shutil.rmtree(trash, ignore_errors=True)
+def _replace_dir(build: Path, root: Path, complete) -> None:
+    """Move the finished build into place; a stale or corrupt ``root`` is moved aside first.
+
+    A ``root`` that another process completed meanwhile (``complete()``; processes of one
+    pytest-xdist run build the same set at once in a fresh checkout) is kept and our build
+    dropped: that process may be reading it already.
+    """
+    try:
+        os.replace(build, root)  # atomic; fails while root holds files
+        return
+    except OSError:
+        if complete():
+            return
+    trash = root.with_name(f".trash-{root.name}-{uuid.uuid4().hex}")
+    try:
+        os.replace(root, trash)
+    except OSError:
+        pass
+    shutil.rmtree(trash, ignore_errors=True)
     try:
         os.replace(build, root)
     except OSError:
-        # Another process finished the same dataset first; its copy is as good as ours.
-        pass
+        pass  # another process put its copy there in between; it verifies below
 
 
 def read_jpeg_index(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
