@@ -58,9 +58,9 @@ from . import load as machine_load
 from .runs import BadInput, Run, load_run
 
 DESIGNS = ("interleave", "alternate", "duet")
-DEFAULT_DESIGN = "alternate"
+DEFAULT_DESIGN = "interleave"  # the noise study: rounds alternating on one core cut the spread ~10x
 DEFAULT_TURN_TIMES = {"interleave": 0.25, "alternate": 0.1, "duet": 0.1}
-DEFAULT_ROUND_TIME = 0.001  # interleave: a round lasts about 1 ms, or one step where a step is longer
+DEFAULT_ROUND_TIME = 0.005  # interleave: a round lasts about 5 ms (the study: lower spread than 0.5 or 1 ms), or one step
 DEFAULT_INTERLEAVE_THREADS = 1
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
 # measured trade-off between this, the number of pairs and the design.

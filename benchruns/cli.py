@@ -148,7 +148,7 @@ def build_parser() -> Parser:
                    help="extra argument for both sides' pytest, e.g. --pytest-arg=--benchmark-max-time=0.1")
     p.add_argument("--strict", action="store_true", help="exit 2 when too few pairs to decide")
     p.add_argument("--keep", metavar="DIR", help="copy each worker's run JSON and log into DIR (a new folder)")
-    p.add_argument("--design", choices=("interleave", "alternate", "duet"), default="alternate",
+    p.add_argument("--design", choices=("interleave", "alternate", "duet"), default="interleave",
                    help="interleave: both workers set up each benchmark, then their timing rounds alternate one at a "
                    "time on the same pinned core(s); alternate: the two workers take turns per benchmark on all cores "
                    "(A B B A ...); duet: both run each benchmark at the same time, each pinned to half of the cores")
@@ -156,7 +156,7 @@ def build_parser() -> Parser:
                    help="interleave: seconds of rounds per side and benchmark (default 0.25); alternate/duet: seconds "
                    "of rounds per benchmark and turn (--benchmark-max-time; default 0.1). See docs/gate.md")
     p.add_argument("--round-time", type=_round_time, default=None, metavar="SECONDS",
-                   help="interleave: a round lasts at least this long (--benchmark-min-time; default 0.001), or one "
+                   help="interleave: a round lasts at least this long (--benchmark-min-time; default 0.005), or one "
                    "step where a step is longer")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads of both workers: a number, or 'suite' for the suite's own setting (default: "

@@ -77,7 +77,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
                 threshold="10%", config=None, no_config=True, alpha=0.025, format="json", strict=False,
-                pytest_args=None, keep=None, include_disturbed=True, record=None)
+                pytest_args=None, keep=None, include_disturbed=True, record=None, design="alternate")
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -122,7 +122,7 @@ def test_each_side_leads_in_turn(tmp_path):
     repo = project(tmp_path / "repo")
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
-    pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0)
+    pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, design="alternate")
     runs = {s: [p.runs[s] for p in pairs] for s in "AB"}
     turns = [p.turns for p in pairs]
     assert len(runs["A"]) == len(runs["B"]) == 2
@@ -161,7 +161,8 @@ def test_hung_worker_fails_the_job_and_leaves_no_process(tmp_path):
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
     with pytest.raises(ab.WorkerFailed, match="hung"):
-        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0)
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0,
+                   design="alternate")
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
 
@@ -171,7 +172,7 @@ def test_crashed_worker_is_reported_with_its_log(tmp_path):
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
     with pytest.raises(ab.WorkerFailed, match="died during .*test_three"):
-        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0)
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, design="alternate")
 
 
 def test_bad_input(tmp_path, monkeypatch):

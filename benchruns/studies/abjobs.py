@@ -24,6 +24,28 @@ def read(path: Path) -> dict:
     return doc
 
 
+def design_text(r: dict) -> str:
+    """How the job ran: interleaved rounds (round time, time per side, threads) or turns."""
+    if r["design"] == "interleave":
+        threads = r.get("threads") or "the suite's"
+        return (f"interleave, {1e3 * (r.get('round_time') or 0):g} ms rounds, {r['turn_time']:g} s/side, "
+                f"{threads} thread(s)")
+    return f"{r['design']}, {r['turn_time']:g} s/turn"
+
+
+def steady_mde(r: dict) -> str:
+    """The median MDE of the steady-state graph benchmarks (test_steady_state), the gate's main diet."""
+    mdes = [mde for name, (_, mde, _) in r.get("ratios", {}).items() if "test_steady_state" in name]
+    if not mdes:
+        return "-"
+    if any(m is None for m in mdes):
+        return "inf"
+    mdes.sort()
+    mid = len(mdes) // 2
+    median = mdes[mid] if len(mdes) % 2 else (mdes[mid - 1] + mdes[mid]) / 2
+    return f"{100 * median:.1f}%"
+
+
 def table(records: list[tuple[str, dict]], source: str) -> dict:
     commits = sorted({r["commit"] for _, r in records})
     machine = records[0][1].get("machine", {})
@@ -33,15 +55,16 @@ def table(records: list[tuple[str, dict]], source: str) -> dict:
     for label, r in records:
         flagged = ", ".join(r["flagged"][:4]) + (f" and {len(r['flagged']) - 4} more" if len(r["flagged"]) > 4 else "")
         mde = r.get("median_mde")
-        rows.append([label, f"{r['design']}, {r['turn_time']:g} s/turn", r["verdict"], flagged or "none",
+        rows.append([label, design_text(r), r["verdict"], flagged or "none",
                      f"{r['gateable']} of {r['benchmarks']}", "inf" if mde is None else f"{100 * mde:.0f}%",
+                     steady_mde(r),
                      f"{r['pairs']} ({r['disturbed_pairs']} disturbed, replaced)",
                      f"{int(r['wall_s'] // 60)} min {r['wall_s'] % 60:02.0f} s"])
     return {"source": source,
             "machine": f"{machine.get('cpu_model')}, {machine.get('cpu_count')} cores, {machine.get('threads')} threads",
             "commit": ", ".join(commits), "load": "undisturbed" if quiet else "disturbed",
             "columns": ["job", "design", "verdict", "flagged slower", "gateable at threshold", "median MDE",
-                        "pairs judged", "wall time"],
+                        "median MDE, steady state", "pairs judged", "wall time"],
             "rows": rows}
 
 

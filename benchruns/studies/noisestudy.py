@@ -143,6 +143,7 @@ def analyse(record: dict, m_job: int, thresholds, alpha: float = stats.ALPHA, po
         per_pair_s = config["wall_s"] / max(len(config["pairs"]), 1)
         out.append({
             "label": label({"round_time": None, "threads": None, **config}), "commit": record.get("commit", ""),
+            "machine": short_cpu(record.get("cpu", "")),
             "design": config["design"], "turn_time": config["turn_time"], "pairs_used": len(quiet),
             "pairs_disturbed": len(config["pairs"]) - len(quiet), "pair_s": per_pair_s,
             "benchmarks": names, "sd_log": sd.tolist(), "median_sd": float(np.nanmedian(sd)) if len(sd) else None,
@@ -150,6 +151,12 @@ def analyse(record: dict, m_job: int, thresholds, alpha: float = stats.ALPHA, po
             "gateable": {n: int(np.sum(v <= limits)) for n, v in mde.items()},
         })
     return out
+
+
+def short_cpu(model: str) -> str:
+    """The CPU as a column can show it: vendor and family ("AMD EPYC", "Intel Xeon")."""
+    words = [w for w in model.replace("(R)", "").replace("(TM)", "").split() if w not in ("Processor", "CPU")]
+    return " ".join(words[:2]) or "unknown"
 
 
 def _pct(x) -> str:
@@ -163,12 +170,13 @@ def tables(records: list[dict], analysis: list[dict], source: str) -> dict[str, 
     every_quiet = all(machine_load.status(p["load"])[0] == "undisturbed"
                       for r in records for c in r["configs"] for p in c["pairs"])
     commits = sorted({r["commit"] + ("-dirty" if r["dirty"] else "") for r in records})
-    meta = {"source": source, "machine": f"{records[0]['cpu']}, {records[0]['cores']} cores",
+    machines = sorted({f"{r['cpu']}, {r['cores']} cores" for r in records})
+    meta = {"source": source, "machine": "; ".join(machines),
             "commit": ", ".join(commits), "load": "undisturbed" if every_quiet else "disturbed"}
-    summary = {**meta, "columns": ["design", "commit", "pairs", "s per pair", "median sd of log(B/A)",
+    summary = {**meta, "columns": ["design", "machine", "commit", "pairs", "s per pair", "median sd of log(B/A)",
                                    *[f"median MDE, {n} pairs" for n in (4, 12)],
                                    *[f"gateable at threshold, {n} pairs" for n in (4, 12)]],
-               "rows": [[c["label"], c["commit"], str(c["pairs_used"]), f"{c['pair_s']:.0f}",
+               "rows": [[c["label"], c["machine"], c["commit"], str(c["pairs_used"]), f"{c['pair_s']:.0f}",
                          _pct(c["median_sd"]), *[_pct(float(np.median(c["mde"][n]))) for n in (4, 12)],
                          *[f"{c['gateable'][n]} of {len(c['benchmarks'])}" for n in (4, 12)]]
                         for c in analysis]}
