@@ -131,12 +131,13 @@ def build_parser() -> Parser:
     p.add_argument("b", help="newer run file")
     p.add_argument("--format", choices=FORMATS, default="table")
 
-    p = sub.add_parser("ab", help="same-job A/B in worker pairs taking turns, then a paired gate",
+    p = sub.add_parser("ab", help="same-job A/B in worker pairs whose timing rounds interleave, then a paired gate",
                        description="Start --repeat fresh worker pairs: side A runs `pytest benches` in a git worktree "
                        "of --base-ref (or with --base-python), side B in a worktree of the working tree's current "
-                       "state; the two workers of a pair take turns per benchmark (A B B A ...), never running at "
-                       "once. B is gated against A on the per-pair ratios of run medians (see benchruns/ab.py and "
-                       "benchruns/stats.py). Nothing is saved to results/; the wall time is printed at the end.")
+                       "state. By default (--design interleave) both set up each benchmark, then their timing rounds "
+                       "alternate one at a time on the same pinned core; never both at once. B is gated against A on "
+                       "the per-pair ratios of run medians (see benchruns/ab.py, benchruns/stats.py, docs/gate.md). "
+                       "Nothing is saved to results/; the design and wall time are printed at the end.")
     p.add_argument("--base-ref", default="", help="git ref for side A (a temporary worktree)")
     p.add_argument("-k", dest="k", default="", help="pytest -k expression selecting benchmarks")
     p.add_argument("--repeat", type=int, default=4,

@@ -169,7 +169,7 @@ def _grouped(rows):
 
 
 def rule_text(cmp: Comparison) -> str:
-    design = ("paired by worker pair (A and B taking turns)" if cmp.paired
+    design = ("paired by worker pair (A and B in one job)" if cmp.paired
               else "base and candidate runs as independent processes")
     return (f"medians: geometric mean of each side's run medians; statistics on run medians, {design}; "
             f"moderated t + Benjamini-Hochberg at {cmp.alpha:g} job-wide; slower/faster needs p < {cmp.alpha:g} and "
