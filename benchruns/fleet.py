@@ -548,6 +548,24 @@ def to_json(fleet: Fleet) -> dict:
     }
 
 
+def docs_table(fleet: Fleet, source: str) -> dict:
+    """The verdict matrix as a docs data table (``table data=FILE``): claims x machines, each column
+    headed by its machine and run; undisturbed only when every column's run is."""
+    cols = fleet.columns
+    heads = [f"{c.name}: " + ", ".join(f"{k} {v}" for k, v in machine_rows(c) if k not in ("run", "load"))
+             + (" (quick run)" if c.quick else "") for c in cols]
+    loads = {c.run.load_status for c in cols}
+    return {"source": source,
+            "machine": "; ".join(f"{c.name}: {c.run.path.name}" for c in cols),
+            "commit": ", ".join(sorted({c.run.commit for c in cols})),
+            "load": "undisturbed" if loads == {"undisturbed"} else "disturbed",
+            "title": "The report's verdicts per machine, each from its newest undisturbed full run (a quick run "
+                     "where there is none, labelled); ⚑ marks a claim whose verdicts differ.",
+            "columns": ["#", "claim", *heads],
+            "rows": [[str(r.number), r.title + (" ⚑" if r.differ else ""), *[r.verdicts[c.name] for c in cols]]
+                     for r in fleet.claims]}
+
+
 def render_text(fleet: Fleet) -> str:
     cols = fleet.columns
     width = max(len(c.name) for c in cols) + 2
@@ -611,6 +629,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", default="build/fleet", help="output folder (default: build/fleet)")
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="what to print: text, md (a CI job summary, same as fleet.md) or json (same as fleet.json)")
+    p.add_argument("--table", metavar="FILE", help="also write the verdict matrix as a docs data table "
+                   "(table data=FILE in docs/)")
     return p
 
 
@@ -637,6 +657,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(to_json(fleet), indent=1))
     else:
         print(render_text(fleet))
+    if args.table:
+        source = "`python -m benchruns fleet" + "".join(f" {f}" for f in args.folders) + f" --table {args.table}`"
+        Path(args.table).write_text(json.dumps(docs_table(fleet, source), indent=1, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
     differ = sum(r.differ for r in fleet.claims)
     print(f"fleet: {len(fleet.columns)} machine(s), verdicts differ on {differ} of {len(fleet.claims)} claims; "
           f"see {Path(args.out) / 'fleet.html'} ({time.perf_counter() - start:.1f} s)",

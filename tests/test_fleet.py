@@ -184,6 +184,22 @@ def test_markdown_and_json_on_stdout(built, tmp_path):
     assert js.returncode == 0 and json.loads(js.stdout)["claims"][2]["differ"] is True
 
 
+def test_the_matrix_as_a_docs_table(built, tmp_path):
+    out, _, _ = built
+    results = out.parent / "results"
+    table = tmp_path / "fleet_matrix.json"
+    done = fleet_cli("--results-dir", results, "--out", tmp_path / "o", "--table", table)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(table.read_text())
+    md = json.loads(fleet_cli("--results-dir", results, "--out", tmp_path / "o", "--format", "json").stdout)
+    assert len(doc["rows"]) == 8 and len(doc["columns"]) == 2 + len(md["machines"])
+    assert doc["rows"][2][1].endswith("⚑")  # claim 3 differs between the crafted machines
+    assert [row[2:] for row in doc["rows"]] == [[c["verdicts"][m["column"]] for m in md["machines"]]
+                                                for c in md["claims"]]
+    assert doc["load"] == ("undisturbed" if all(m["load"] == "undisturbed" for m in md["machines"]) else "disturbed")
+    assert all("CPU" in head and "torch" in head for head in doc["columns"][2:])
+
+
 def test_two_folders_of_one_key_with_other_cpus_are_kept_apart_and_named(tmp_path):
     one, two, three = tmp_path / "ci-xeon", tmp_path / "ci-epyc", tmp_path / "ci-xeon-again"
     write_run(one / "shared-key", "20261201T000000Z_aaaaaaa.json", cpu="Intel Xeon")

@@ -216,7 +216,8 @@ def write_table(path: Path, procs: Processes, thresholds, args, source: str) -> 
     "every process agrees" guard: what each costs or buys on these processes.
     """
     norm = procs.normalised() if procs.probes else None
-    designs = [(True, args.pairs, 1, f"ab, {args.pairs} pairs", procs, "raw")]
+    designs = [(True, args.pairs, 1, f"{args.pairs} pairs of separately started processes (no interleaving)", procs,
+                "raw")]
     for new in sorted({args.new, 3}):
         if procs.count >= args.window + new:
             designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new", procs, "raw"))
