@@ -52,6 +52,13 @@ class Processes:
     loads: list[str] | None = None  # load status of each process's run: only "undisturbed" is quoted
     probes: dict[str, list] | None = None  # per benchmark: each process's reference-probe median (None if none)
 
+    def subset(self, names: list[str]) -> "Processes":
+        """The same processes with only ``names``."""
+        return Processes(self.commit, self.machine_key, self.profile, self.sources,
+                         {n: self.groups[n] for n in names}, {n: self.names[n] for n in names},
+                         {n: self.medians[n] for n in names}, self.loads,
+                         {n: self.probes[n] for n in names if n in self.probes} if self.probes else None)
+
     def normalised(self) -> "Processes":
         """The same processes judged on median / probe (benchruns/probe.py), for the benchmarks whose every
         process carries a probe; the others are left out."""
@@ -205,7 +212,7 @@ def main(args) -> int:
     if getattr(args, "table", None):
         write_table(Path(args.table), procs, thresholds, args, source=f"`python -m benchruns error-rates "
                     f"{'--processes ' + args.processes if args.processes else 'RUNS'} --pairs {args.pairs} "
-                    f"--window {args.window} --table ...`")
+                    f"--window {args.window} --new {args.new} --table ...`")
     return 0
 
 
@@ -222,8 +229,10 @@ def write_table(path: Path, procs: Processes, thresholds, args, source: str) -> 
         if procs.count >= args.window + new:
             designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new", procs, "raw"))
             if norm is not None and norm.medians:
-                designs.append((False, args.window, new, f"saved runs, window of {args.window} vs {new} new", norm,
-                                "benchmark / probe"))
+                label = f"saved runs, window of {args.window} vs {new} new"
+                designs.append((False, args.window, new, label, procs.subset(list(norm.medians)),
+                                "raw, the benchmarks that carry a probe"))
+                designs.append((False, args.window, new, label, norm, "benchmark / probe"))
     rows = []
     for paired, per_side, new, label, which, figure in designs:
         for alpha in (0.025, 0.05):
