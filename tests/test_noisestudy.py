@@ -91,7 +91,7 @@ def test_two_records_side_by_side_and_interleave_configs_labelled(tmp_path):
     labels = [row[0] for row in summary["rows"]]
     assert labels == ["alternate 0.1 s per turn", "interleave 1 ms rounds, 1 thread(s), 0.25 s per side"]
     assert [row[2] for row in summary["rows"]] == ["abc1234", "def5678"]
-    assert [row[1] for row in summary["rows"]] == ["Crafted CPU", "Crafted CPU"]
+    assert [row[1] for row in summary["rows"]] == ["Crafted", "Crafted"]  # vendor and family, as a column shows it
     assert summary["commit"] == "abc1234, def5678"
     sds = [float(row[5].rstrip("%")) for row in summary["rows"]]
     assert sds[0] > 5 * sds[1]
