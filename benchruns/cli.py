@@ -40,24 +40,21 @@ def _lookback(text):
     return value
 
 
-def _turn_time(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --turn-time value {text!r}: seconds, such as 0.3") from None
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"bad --turn-time value {text!r}: above 0 and at most 60 seconds")
-    return value
+def _seconds(option: str, most: float, unit: str, example: str):
+    """An argparse type: seconds above 0 and at most ``most``, with one line naming ``option`` otherwise."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad {option} value {text!r}: seconds, such as {example}") from None
+        if not 0 < value <= most:
+            raise argparse.ArgumentTypeError(f"bad {option} value {text!r}: above 0 and at most {most:g} {unit}")
+        return value
+    return parse
 
 
-def _round_time(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --round-time value {text!r}: seconds, such as 0.001") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"bad --round-time value {text!r}: above 0 and at most 1 second")
-    return value
+_turn_time = _seconds("--turn-time", 60, "seconds", "0.3")
+_round_time = _seconds("--round-time", 1, "second", "0.001")
 
 
 def _threads(text):

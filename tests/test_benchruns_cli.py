@@ -402,3 +402,19 @@ def test_disturbed_runs_are_left_out_unless_asked(tmp_path):
     write(paths[5], with_load(with_newest, disturbed=True))
     assert_bad(cli("gate", "--results-dir", tmp_path), "all disturbed", "quiet machine")
     assert cli("gate", "--results-dir", tmp_path, "--include-disturbed").returncode in (0, 1)
+
+
+@pytest.mark.parametrize("args,word", [
+    (["ab", "--base-ref=HEAD", "--turn-time=x"], "--turn-time"),
+    (["ab", "--base-ref=HEAD", "--turn-time=0"], "--turn-time"),
+    (["ab", "--base-ref=HEAD", "--round-time=2"], "--round-time"),
+    (["ab", "--base-ref=HEAD", "--round-time=fast"], "--round-time"),
+    (["ab", "--base-ref=HEAD", "--threads=0"], "--threads"),
+    (["ab", "--base-ref=HEAD", "--threads=many"], "--threads"),
+    (["ab", "--base-ref=HEAD", "--design=sideways"], "--design"),
+    (["compare", "--normalise=sometimes"], "--normalise"),
+    (["gate", "--normalise=sometimes"], "--normalise"),
+    (["history", "--normalise=auto"], "--normalise"),
+])
+def test_bad_interleave_and_probe_options_are_one_line_and_exit_2(args, word):
+    assert_bad(cli(*args), word)

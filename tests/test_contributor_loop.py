@@ -25,6 +25,7 @@ from benchruns import load as machine_load
 from benchruns.studies import docs, looptime
 from tests import slowest
 from tests.conftest import SERIAL_MODULES, SERIAL_TESTS
+from tests.test_figures import git, scratch_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"schema": 1, "available": True, "threshold_cores": 0.1, "windows": 1, "benchmarks_s": 9.0,
@@ -172,20 +173,10 @@ def test_slowest_refuses_a_file_that_is_no_junit_report_in_one_line(tmp_path, ca
 # --------------------------------------------------------------------------- the producer of the loop's times
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     """A scratch git checkout with one commit: the checkout whose commit the table names, where commands run."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "tracked.txt").write_text("one\n")
-    git(root, "add", "tracked.txt")
-    git(root, "commit", "-q", "-m", "one")
+    root = scratch_checkout(tmp_path)
     monkeypatch.setattr(looptime, "ROOT", root)
     return root
 

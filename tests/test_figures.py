@@ -35,15 +35,21 @@ def git(repo: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path, monkeypatch):
-    """A scratch git checkout with one commit: the checkout whose commit the tables name."""
+def scratch_checkout(tmp_path: Path) -> Path:
+    """A scratch git checkout with one commit, one tracked file."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
     (root / "tracked.txt").write_text("one\n")
     git(root, "add", "tracked.txt")
     git(root, "commit", "-q", "-m", "one")
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """The checkout whose commit the tables name."""
+    root = scratch_checkout(tmp_path)
     monkeypatch.setattr(figures, "ROOT", root)
     return root
 
