@@ -204,6 +204,30 @@ class Worker:
             for fd in (self.go, self.done):
                 os.close(fd)
 
+    def pin(self, cpus: set[int] | None) -> str | None:
+        """Pin every thread of the worker (TensorFlow's and torch's pools exist after import) to ``cpus``.
+
+        Workers start unpinned, so that A's and B's imports and collection use all the cores at
+        once (nothing is timed then); they are pinned once both say they are ready. Threads made
+        later inherit the affinity of the thread that makes them. Returns why it failed, or None."""
+        if not cpus:
+            return None
+        seen: set[int] = set()
+        try:
+            for _ in range(20):  # again until no new thread shows up while pinning
+                tids = {int(t) for t in os.listdir(f"/proc/{self.proc.pid}/task")} - seen
+                if not tids:
+                    break
+                for tid in tids:
+                    with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+                        os.sched_setaffinity(tid, cpus)
+                seen |= tids
+        except (FileNotFoundError, ProcessLookupError):
+            return None  # the worker has exited: the protocol reports it
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
     def read_line(self, timeout: float) -> str | None:
         """The worker's next protocol line; None at end of file (the worker exited).
 
@@ -386,7 +410,8 @@ class Interleaved:
 
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
-                    meter: machine_load.LoadMeter | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    meter: machine_load.LoadMeter | None = None,
+                    cpus: set[int] | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -396,10 +421,15 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     seconds of rounds per side at the slower side's round (between min_rounds and
     max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
     cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
+    ``cpus``: where both workers are pinned once they are ready (they start unpinned).
     """
     order: list[tuple[str, str]] = []
     interleaved: list[Interleaved] = []
     pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
+    for w in workers.values():  # both have imported and collected: from now on they share the pinned core(s)
+        why = w.pin(cpus)
+        if why:
+            raise WorkerFailed(f"side {w.side}: pinning its threads to CPU {sorted(cpus)} failed ({why})")
     try:
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
@@ -613,6 +643,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     done: list[Pair] = []
     draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []
+    every_cpu = os.sched_getaffinity(0)  # workers start here, not on the coordinator's own core
     try:
         with coordinator_pinned(job.coordinator_cpus):
             p = 0
@@ -626,7 +657,8 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                                          job.round_time)
                     if job.threads:
                         cmd.append(f"--threads={job.threads}")
-                    cpus = duet_cpus(p, side) if job.design == "duet" else job.worker_cpus
+                    # interleave pins once both workers are ready (run_interleaved): their start-ups overlap
+                    cpus = duet_cpus(p, side) if job.design == "duet" else every_cpu
                     workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
                                                  cpus, interleave=job.design == "interleave")
                 meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
@@ -635,7 +667,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                     order = run_duet(workers, turn_timeout, meter)
                 elif job.design == "interleave":
                     order, interleaved = run_interleaved(workers, rng, job.turn_time, turn_timeout=turn_timeout,
-                                                         meter=meter)
+                                                         meter=meter, cpus=job.worker_cpus)
                 else:
                     order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
                     for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
@@ -667,6 +699,20 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     return done
 
 
+def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
+    """Per benchmark: "interleaved" (its rounds alternated A/B) or "per process" (one round, run whole in
+    its turn). They are different measurements (about 1% spread against 10-100%), so the verdict's
+    variance prior is fitted on each kind apart (benchruns/stats.py's strata)."""
+    nodeids = {it.nodeid for pair in pairs for it in pair.interleaved}
+    kinds = {}
+    for pair in pairs:
+        for run in pair.runs.values():
+            for name, bench in run.benchmarks.items():
+                test = "::" + bench.fullname.split("::")[-1]
+                kinds.setdefault(name, "interleaved" if any(n.endswith(test) for n in nodeids) else "per process")
+    return kinds
+
+
 def tag_interleaving(cmp, pairs: list[Pair]) -> None:
     """Say in the table which benchmarks were not interleaved (judged per process) and which do their work
     in other processes (DataLoader or distributed workers: those share the pinned core with the workers)."""
@@ -675,7 +721,7 @@ def tag_interleaving(cmp, pairs: list[Pair]) -> None:
         for side, run in pair.runs.items():
             for name, bench in run.benchmarks.items():
                 by_name.setdefault(name, bench)
-    nodeids = {it.nodeid for pair in pairs for it in pair.interleaved}
+    kinds = measurement_kinds(pairs)
     broke = sorted({(side, it.nodeid) for pair in pairs for it in pair.interleaved for side in it.failed})
     for side, nodeid in broke:
         cmp.notes.append(f"note: side {side}: {nodeid} raised during its timing rounds (see the worker log, "
@@ -687,7 +733,7 @@ def tag_interleaving(cmp, pairs: list[Pair]) -> None:
         bench = by_name.get(row.fullname)
         if bench is None:
             continue
-        if not any(nodeid.endswith("::" + bench.fullname.split("::")[-1]) for nodeid in nodeids):
+        if kinds.get(row.fullname) == "per process":
             cmp.tags[row.fullname] = "per process: one round, not interleaved"
         elif any((bench.params or {}).get(key) or bench.extra_info.get(key) for key in ("num_workers", "workers")):
             cmp.tags[row.fullname] = "interleaved; its work runs in worker processes"
@@ -796,7 +842,8 @@ def main(args) -> int:
               f"({why}); run again on a quiet machine" + (" (--strict: exit 2)" if strict else ""))
         return 2 if strict else 0
     cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
-                        paired=True, base_label=label_a, cand_label=label_b)
+                        paired=True, base_label=label_a, cand_label=label_b,
+                        strata=measurement_kinds(used) if job.design == "interleave" else None)
     if job.design == "interleave":
         tag_interleaving(cmp, used)
     if disturbed:

@@ -76,12 +76,15 @@ class Comparison:
 
 
 def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float = ALPHA, paired: bool = False,
-          base_label: str = "base", cand_label: str = "cand", normalise: str = "raw") -> Comparison:
+          base_label: str = "base", cand_label: str = "cand", normalise: str = "raw",
+          strata: dict[str, str] | None = None) -> Comparison:
     """Compare two sets of runs; ``paired``: base_runs[i] and cand_runs[i] are one worker pair.
 
     ``normalise`` (unpaired only): ``raw`` compares run medians; ``probe`` compares median / reference
     probe wherever both sides carry a probe (benchruns/probe.py); ``auto`` does so only when the
-    probe shrinks the spread between the base runs. Medians shown stay in seconds either way."""
+    probe shrinks the spread between the base runs. Medians shown stay in seconds either way.
+    ``strata`` (benchmark -> label; ab: interleaved or per process): the variance priors' strata
+    (benchruns/stats.py)."""
     in_base = {name for run in base_runs for name in run.benchmarks}
     in_cand = {name for run in cand_runs for name in run.benchmarks}
     shared = sorted(in_base & in_cand)
@@ -101,7 +104,8 @@ def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float =
             shown[name] = (geomean([b.median for b in base_b]), geomean([b.median for b in cand_b]))
         ref = next(run.benchmarks[name] for run in cand_runs if name in run.benchmarks)
         series.append((name, ref.name, ref.group, [figure(b) for b in base_b], [figure(b) for b in cand_b]))
-    rows = compare_processes(series, thresholds, alpha, paired)
+    labels = [strata.get(s[0], "") for s in series] if strata else None
+    rows = compare_processes(series, thresholds, alpha, paired, strata=labels)
     for row in rows:  # normalised rows are judged on median/probe and shown in seconds
         if row.fullname in shown:
             row.base_median, row.cand_median = shown[row.fullname]

@@ -289,14 +289,20 @@ def test_pytest_args_reach_the_workers_when_pairs_may_be_replaced(tmp_path, monk
 # --- interleave: rounds of A and B alternate one at a time on the same pinned core ------------------
 
 ROUND_LOG = '''
-import os, time
+import os, threading, time
+
+_POOL = threading.Thread(target=threading.Event().wait, daemon=True)  # a pool made at import, as TensorFlow's
+_POOL.start()
+with open(os.environ["AB_ROUNDS"] + ".import", "a") as f:
+    f.write(f"{{os.getpid()}} {{sorted(os.sched_getaffinity(0))}}\\n")
 
 
 def _work(seconds):
     start = time.monotonic()
     time.sleep(seconds)
     with open(os.environ["AB_ROUNDS"], "a") as f:
-        f.write(f"{{os.getpid()}} {{start}} {{time.monotonic()}} {{sorted(os.sched_getaffinity(0))}}\\n")
+        f.write(f"{{os.getpid()}} {{start}} {{time.monotonic()}} {{sorted(os.sched_getaffinity(0))}} "
+                f"{{sorted(os.sched_getaffinity(_POOL.native_id))}}\\n")
 
 
 def test_rounds(benchmark):
@@ -339,11 +345,15 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
         assert set(blocks) == {"AB", "BA"}  # one round each per block, in a random order
         starts_ends = sorted((float(c[1]), float(c[2])) for c in timed)
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(starts_ends, starts_ends[1:]))  # never at once
-        assert {c[3] for c in mine} == {str(sorted(job.worker_cpus))}  # both workers on the same core(s)
+        pinned = str(sorted(job.worker_cpus))
+        assert {c[3] for c in mine} == {f"{pinned} {pinned}"}  # both workers, every thread, on the same core(s)
         for side in "AB":
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
             assert bench["test_rounds"].rounds == it.rounds and bench["test_single_round"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
+    # they imported and collected unpinned, on every core (their start-ups overlap; nothing is timed then)
+    at_import = {line.split(" ", 1)[1] for line in Path(f"{rounds_log}.import").read_text().splitlines()}
+    assert at_import == {str(sorted(os.sched_getaffinity(0)))}
 
 
 def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):

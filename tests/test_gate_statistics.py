@@ -31,7 +31,7 @@ import pytest
 from benchruns.studies import errorrates
 from benchruns.config import Thresholds, load_thresholds
 from benchruns.runs import BadInput
-from benchruns.stats import ALPHA, compare_processes, fit_prior, trigamma_inverse
+from benchruns.stats import ALPHA, compare_processes, fit_prior, fit_prior_robust, moderate, trigamma_inverse
 
 DATA = Path(__file__).parent / "data"
 PROCESSES = DATA / "processes_quick_35c2370.json"
@@ -102,6 +102,29 @@ def test_prior_recovers_scaled_inverse_chi2():
     # identical variances: no scatter beyond sampling, every benchmark shares one variance
     same = 0.002 * rng.chisquare(df, n) / df
     assert math.isinf(fit_prior(same, np.full(n, df))[0])
+
+
+def test_robust_prior_holds_against_a_noisy_few_and_leaves_them_their_own_variance():
+    """An ab job: 50 interleaved benchmarks (spread ~1%) and 13 first calls judged per process (~20%)."""
+    rng = np.random.default_rng(2)
+    d0, s0_2, df = 10.0, 1e-4, 3
+    quiet = d0 * s0_2 / rng.chisquare(d0, 50) * rng.chisquare(df, 50) / df
+    noisy = 0.04 * rng.chisquare(df, 13) / df
+    s2 = np.concatenate([quiet, noisy])
+    dfs = np.full(len(s2), float(df))
+    # the moment fit is dragged by the noisy few: a prior so wide that the quiet ones borrow almost nothing
+    assert fit_prior(s2, dfs)[0] < 2
+    robust_d0, robust_s0_2 = fit_prior_robust(quiet, np.full(50, float(df)))
+    assert robust_s0_2 == pytest.approx(s0_2, rel=0.5) and robust_d0 > 3
+    # per stratum: the quiet ones borrow from each other; the noisy ones are not pulled down
+    post, post_df = moderate(s2, dfs, strata=["interleaved"] * 50 + ["per process"] * 13)
+    assert np.median(post[:50]) < 2 * s0_2 and np.mean(post_df[:50] > df) > 0.9
+    assert np.all(post[50:] > 0.004)
+    # without strata, the robust fit still treats the noisy few as outliers: they keep their own variance
+    post, post_df = moderate(s2, dfs)
+    outliers = post[50:] == s2[50:]
+    assert outliers.mean() > 0.5 and np.all(post_df[50:][outliers] == df)
+    assert np.median(post[:50]) < 3 * s0_2
 
 
 def simulated_jobs(sigmas, slowdown, paired, per_side, jobs=300, seed=3):
