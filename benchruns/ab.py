@@ -204,30 +204,6 @@ class Worker:
             for fd in (self.go, self.done):
                 os.close(fd)
 
-    def pin(self, cpus: set[int] | None) -> str | None:
-        """Pin every thread of the worker (TensorFlow's and torch's pools exist after import) to ``cpus``.
-
-        Workers start unpinned, so that A's and B's imports and collection use all the cores at
-        once (nothing is timed then); they are pinned once both say they are ready. Threads made
-        later inherit the affinity of the thread that makes them. Returns why it failed, or None."""
-        if not cpus:
-            return None
-        seen: set[int] = set()
-        try:
-            for _ in range(20):  # again until no new thread shows up while pinning
-                tids = {int(t) for t in os.listdir(f"/proc/{self.proc.pid}/task")} - seen
-                if not tids:
-                    break
-                for tid in tids:
-                    with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
-                        os.sched_setaffinity(tid, cpus)
-                seen |= tids
-        except (FileNotFoundError, ProcessLookupError):
-            return None  # the worker has exited: the protocol reports it
-        except OSError as exc:
-            return exc.strerror or str(exc)
-        return None
-
     def read_line(self, timeout: float) -> str | None:
         """The worker's next protocol line; None at end of file (the worker exited).
 
@@ -410,8 +386,7 @@ class Interleaved:
 
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
-                    meter: machine_load.LoadMeter | None = None,
-                    cpus: set[int] | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    meter: machine_load.LoadMeter | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -421,15 +396,10 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     seconds of rounds per side at the slower side's round (between min_rounds and
     max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
     cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
-    ``cpus``: where both workers are pinned once they are ready (they start unpinned).
     """
     order: list[tuple[str, str]] = []
     interleaved: list[Interleaved] = []
     pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
-    for w in workers.values():  # both have imported and collected: from now on they share the pinned core(s)
-        why = w.pin(cpus)
-        if why:
-            raise WorkerFailed(f"side {w.side}: pinning its threads to CPU {sorted(cpus)} failed ({why})")
     try:
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
@@ -643,7 +613,6 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     done: list[Pair] = []
     draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []
-    every_cpu = os.sched_getaffinity(0)  # workers start here, not on the coordinator's own core
     try:
         with coordinator_pinned(job.coordinator_cpus):
             p = 0
@@ -657,8 +626,10 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                                          job.round_time)
                     if job.threads:
                         cmd.append(f"--threads={job.threads}")
-                    # interleave pins once both workers are ready (run_interleaved): their start-ups overlap
-                    cpus = duet_cpus(p, side) if job.design == "duet" else every_cpu
+                    # Pinned from birth, not after import: thread pools (OpenMP, OpenBLAS, TensorFlow's) size
+                    # themselves to the CPUs a process sees at start. Started on both cores and pinned later,
+                    # the torch transfer cases' spread between pairs grew ~10x (0.9% -> 9%, one A/A job).
+                    cpus = duet_cpus(p, side) if job.design == "duet" else job.worker_cpus
                     workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
                                                  cpus, interleave=job.design == "interleave")
                 meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
@@ -667,7 +638,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                     order = run_duet(workers, turn_timeout, meter)
                 elif job.design == "interleave":
                     order, interleaved = run_interleaved(workers, rng, job.turn_time, turn_timeout=turn_timeout,
-                                                         meter=meter, cpus=job.worker_cpus)
+                                                         meter=meter)
                 else:
                     order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
                     for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway

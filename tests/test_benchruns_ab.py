@@ -351,9 +351,9 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
             assert bench["test_rounds"].rounds == it.rounds and bench["test_single_round"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
-    # they imported and collected unpinned, on every core (their start-ups overlap; nothing is timed then)
+    # pinned from birth: at import a worker already sees only its core (thread pools size themselves then)
     at_import = {line.split(" ", 1)[1] for line in Path(f"{rounds_log}.import").read_text().splitlines()}
-    assert at_import == {str(sorted(os.sched_getaffinity(0)))}
+    assert at_import == {str(sorted(job.worker_cpus))}
 
 
 def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):
