@@ -79,13 +79,11 @@ PLUGIN_NAME = "_benchruns_ab_turns"
 PLUGIN = """\
 \"\"\"benchruns ab: run each test only when the coordinator gives this worker the turn.
 
-With BENCHRUNS_AB_INTERLEAVE=1 both sides set up each test at once (each on its own core);
-when a side reaches its timing it says "timing" and waits for "t" (by then both sides share
-the timing core). It then hands pytest-benchmark's timing rounds to the coordinator one at
-a time: after calibration and warm-up the worker says how long a round takes ("rounds
-<seconds>") and then runs one round per "r" and stops at "e", so that the rounds of A and B
-alternate at the timescale of a round. Single-round cases (pedantic: first call, cold
-compile) run whole in their turn.
+With BENCHRUNS_AB_INTERLEAVE=1 it also hands pytest-benchmark's timing rounds to the
+coordinator one at a time: after calibration and warm-up the worker says how long a round
+takes ("rounds <seconds>") and then runs one round per "r" and stops at "e", so that the
+rounds of A and B alternate at the timescale of a round. Single-round cases (pedantic:
+first call, cold compile) and disabled timing run whole in their turn.
 \"\"\"
 import os
 
@@ -99,19 +97,10 @@ def _say(line):
     os.write(_DONE, (line + "\\n").encode())
 
 
-def _await_timing():
-    # the test's setup is done (beside the other side's, on another core): wait until the coordinator has
-    # moved this worker to the timing core and gives it the turn
-    _say("timing")
-    if os.read(_GO, 2) != b"t\\n":
-        os._exit(3)
-
-
 def _interleaved_raw(self, function_to_benchmark, *args, **kwargs):
     # pytest-benchmark's BenchmarkFixture._raw with the rounds loop run by the coordinator
     if not self.enabled or self.cprofile:
         return _ORIGINAL_RAW(self, function_to_benchmark, *args, **kwargs)
-    _await_timing()
     runner = self._make_runner(function_to_benchmark, args, kwargs)
     duration, iterations, loops_range = self._calibrate_timer(runner)
     stats = self._make_stats(iterations)
@@ -132,25 +121,18 @@ def _interleaved_raw(self, function_to_benchmark, *args, **kwargs):
     return function_to_benchmark(*args, **kwargs)
 
 
-def _turned_pedantic(self, *args, **kwargs):
-    # single-round cases (first call, cold compile): set up beside the other side, then timed whole in a turn
-    if self.enabled:
-        _await_timing()
-    return _ORIGINAL_PEDANTIC(self, *args, **kwargs)
-
-
-_ORIGINAL_RAW = _ORIGINAL_PEDANTIC = None
+_ORIGINAL_RAW = None
 _INTERLEAVE_STATE = "off"
 if os.environ.get("BENCHRUNS_AB_INTERLEAVE") == "1":
     try:
         from pytest_benchmark.fixture import BenchmarkFixture
-        _missing = [n for n in ("_raw", "_raw_pedantic", "_make_runner", "_calibrate_timer", "_make_stats")
+        _missing = [n for n in ("_raw", "_make_runner", "_calibrate_timer", "_make_stats")
                     if not hasattr(BenchmarkFixture, n)]
         if _missing:
             _INTERLEAVE_STATE = "off: this pytest-benchmark has no " + ", ".join(_missing)
         else:
-            _ORIGINAL_RAW, _ORIGINAL_PEDANTIC = BenchmarkFixture._raw, BenchmarkFixture._raw_pedantic
-            BenchmarkFixture._raw, BenchmarkFixture._raw_pedantic = _interleaved_raw, _turned_pedantic
+            _ORIGINAL_RAW = BenchmarkFixture._raw
+            BenchmarkFixture._raw = _interleaved_raw
             _INTERLEAVE_STATE = "on"
     except ImportError as exc:
         _INTERLEAVE_STATE = "off: " + str(exc).replace("\\n", " ")
@@ -402,43 +384,12 @@ class Interleaved:
     failed: list[str]  # sides whose test ended during its rounds (an error): judged on what they ran
 
 
-def move(worker: Worker, cpus: set[int] | None) -> None:
-    """Move the worker, every thread of it and every process under it (DataLoader workers), to ``cpus``.
-
-    Each worker is born pinned to one of them, so its thread pools (OpenMP, OpenBLAS, TensorFlow's),
-    which size themselves to the CPUs a process sees at start, are those of a one-core machine
-    wherever it runs; moving it later changes where, not how many. (Started on both cores and pinned
-    after import instead, the torch transfer cases' spread between pairs grew ~10x in an A/A job.)"""
-    if not cpus:
-        return
-    import psutil
-
-    try:
-        procs = [psutil.Process(worker.proc.pid)]
-        procs += procs[0].children(recursive=True)
-    except psutil.NoSuchProcess:
-        return  # it has exited: the protocol reports it
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError, FileNotFoundError):
-            for _ in range(5):  # again while new threads show up
-                tids = [t.id for t in proc.threads()]
-                for tid in tids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.sched_setaffinity(tid, cpus)
-                if len(proc.threads()) == len(tids):
-                    break
-
-
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
-                    meter: machine_load.LoadMeter | None = None, timing_cpus: set[int] | None = None,
-                    setup_cpus: set[int] | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    meter: machine_load.LoadMeter | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
-    Per test: both sides set up at once, one on the timing core(s) and one (drawn at random) on the
-    spare core(s) ``setup_cpus`` (imports, model building and compiles are most of a pair's time and
-    nothing is timed then). Each says when it reaches its timing and waits; both are then moved to
-    ``timing_cpus``. A calibrates and warms up while B waits; then B does, while A waits
+    Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
     after its warm-up (both blocked on their pipes, using no CPU). Then the coordinator
     gives one round at a time, ``n`` per side in blocks of AB or BA drawn at random, so that
     both sides sample the same moments of the machine's speed. ``n`` fills ``turn_time``
@@ -456,23 +407,9 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
             with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
                 setup_order = list(sides)
                 rng.shuffle(setup_order)
-                if setup_cpus and len(setup_order) == 2:  # the first drawn sets up on the spare core
-                    move(workers[setup_order[0]], setup_cpus)
-                    move(workers[setup_order[1]], timing_cpus)
+                round_s: dict[str, float] = {}
                 for side in setup_order:
                     os.write(workers[side].go, b"go\n")
-                waiting = []  # sides that reached their timing (the others ended untimed: skipped or raised)
-                for side in setup_order:
-                    line = workers[side].read_line(turn_timeout)
-                    if line == "timing":
-                        waiting.append(side)
-                    elif line not in ("done", "done last"):
-                        raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(workers[side].log)}")
-                for side in waiting:
-                    move(workers[side], timing_cpus)
-                round_s: dict[str, float] = {}
-                for side in waiting:  # one at a time on the timing core: calibration and warm-up, or a whole
-                    os.write(workers[side].go, b"t\n")  # single-round case
                     line = workers[side].read_line(turn_timeout)
                     if line is not None and line.startswith("rounds "):
                         round_s[side] = float(line.split()[1])
@@ -592,14 +529,6 @@ class Plan:
     threads: int | None  # --threads for both workers; None: the suite's own setting
     worker_cpus: set[int] | None  # both workers pinned here (interleave); duet pins per side
     coordinator_cpus: set[int] | None  # the coordinator keeps off the workers' core when there is another
-
-    @property
-    def setup_cpus(self) -> set[int] | None:
-        """Interleave: the spare core(s) where one side sets up a test while the other sets up on the timing
-        core(s); nothing is timed there (the coordinator, which lives there too, sleeps in select)."""
-        if self.design != "interleave" or not self.worker_cpus or not self.coordinator_cpus:
-            return None
-        return set(sorted(self.coordinator_cpus)[-len(self.worker_cpus):])
     note: str  # one line for the table: threads and pinning as they were used, and any fallback
 
     def describe(self) -> str:
@@ -697,10 +626,10 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                                          job.round_time)
                     if job.threads:
                         cmd.append(f"--threads={job.threads}")
-                    # interleave: pinned from birth (see move()), A on the timing core(s) and B on the spare
-                    # ones, so that their imports overlap
-                    cpus = duet_cpus(p, side) if job.design == "duet" else (
-                        job.setup_cpus if side == "B" and job.setup_cpus else job.worker_cpus)
+                    # Pinned from birth, not after import: thread pools (OpenMP, OpenBLAS, TensorFlow's) size
+                    # themselves to the CPUs a process sees at start. Started on both cores and pinned later,
+                    # the torch transfer cases' spread between pairs grew ~10x (0.9% -> 9%, one A/A job).
+                    cpus = duet_cpus(p, side) if job.design == "duet" else job.worker_cpus
                     workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
                                                  cpus, interleave=job.design == "interleave")
                 meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
@@ -709,8 +638,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                     order = run_duet(workers, turn_timeout, meter)
                 elif job.design == "interleave":
                     order, interleaved = run_interleaved(workers, rng, job.turn_time, turn_timeout=turn_timeout,
-                                                         meter=meter, timing_cpus=job.worker_cpus,
-                                                         setup_cpus=job.setup_cpus)
+                                                         meter=meter)
                 else:
                     order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
                     for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
