@@ -2,7 +2,7 @@
 
 The commands users run (compare, gate, diff, ab, baseline, history, report, fleet, publish)
 live in benchruns/; the ones that make the project's own docs and studies (docs,
-error-rates, noise-study, ab-jobs) in benchruns/studies/.
+error-rates, noise-study, ab-jobs, ab-aa) in benchruns/studies/.
 
 Exit codes: 0 ok, 1 the gate found a regression, 2 bad input (one line on stderr
 naming the file or option and the problem; never a traceback).
@@ -237,6 +237,18 @@ def build_parser() -> Parser:
     p.add_argument("--source", help="what measured it (the command), for the table's caption")
     p.add_argument("--per-benchmark", action="store_true", help="one job's verdict per benchmark instead")
 
+    p = sub.add_parser("ab-aa", help="false alarms and MDEs of ab from the real pairs of kept A/A jobs",
+                       description="Every set of P worker pairs of an A/A job kept with `make ab ARGS=--keep=FOLDER` "
+                       "judged as one job, with the robust per-stratum variance prior and the earlier moment fit: "
+                       "the share of such jobs that flag anything, the share of benchmarks gateable at their "
+                       "threshold, and the median MDE (benchruns/studies/abjobs.py).")
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="a kept A/A job (A0.json, B0.json, ...)")
+    p.add_argument("--pairs", default="3,4", help="pairs per judged job, comma-separated (default 3,4)")
+    p.add_argument("--out", help="write the docs' table here (a new file, or --force)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--source", help="what measured it (the command), for the table's caption")
+    _judge_options(p, fmt=False)
+
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)
     sub.add_parser("publish", help="commit new runs to the results branch and push (benchruns/publish.py)",
                    add_help=False)
@@ -365,6 +377,12 @@ def cmd_ab_jobs(args) -> int:
     return abjobs.main(args)
 
 
+def cmd_ab_aa(args) -> int:
+    from .studies import abjobs
+
+    return abjobs.main_aa(args)
+
+
 def cmd_noise_study(args) -> int:
     from .studies import noisestudy
 
@@ -383,6 +401,7 @@ COMMANDS = {
     "error-rates": cmd_error_rates,
     "noise-study": cmd_noise_study,
     "ab-jobs": cmd_ab_jobs,
+    "ab-aa": cmd_ab_aa,
 }
 
 

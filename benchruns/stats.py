@@ -227,16 +227,24 @@ def fit_prior_robust(s2, df) -> tuple[float, float]:
     return d0, float(math.exp(med - math.log(st.f.ppf(0.5, d, d0))))
 
 
-def moderate(s2, df, strata=None) -> tuple[np.ndarray, np.ndarray]:
+def moderate(s2, df, strata=None, prior: str = "robust") -> tuple[np.ndarray, np.ndarray]:
     """Posterior variances and their degrees of freedom (d0 + d) for each benchmark.
 
     The prior is fitted robustly within each stratum of at least MIN_STRATUM benchmarks (the
     others share one fitted on the whole job); benchmarks whose variance is an outlier under
-    their prior keep their own (module docstring)."""
+    their prior keep their own (module docstring). ``prior="moments"``: the earlier rule, one
+    moment fit on every benchmark (kept to measure what the robust one changes: ab-aa)."""
     from scipy import stats as st
 
     s2, df = np.asarray(s2, dtype=float), np.asarray(df, dtype=float)
     s2_safe = np.where(df > 0, np.maximum(np.nan_to_num(s2), MIN_VARIANCE), 0.0)
+    if prior == "moments":
+        d0, s0_2 = fit_prior(s2, df)
+        if math.isinf(d0):
+            return np.full_like(s2, s0_2), np.full_like(df, 1e6)
+        if d0 == 0:
+            return s2_safe, df
+        return (d0 * s0_2 + df * s2_safe) / (d0 + df), d0 + df
     labels = np.asarray(strata if strata is not None else [""] * len(s2), dtype=object)
     sizes = {label: int(np.sum(labels == label)) for label in set(labels)}
     labels = np.array([label if sizes[label] >= MIN_STRATUM else None for label in labels], dtype=object)
@@ -303,7 +311,8 @@ def padded(rows) -> np.ndarray:
     return out
 
 
-def moderated_t(base, cand, paired: bool, alpha: float = ALPHA, power: float = POWER, strata=None) -> Tested:
+def moderated_t(base, cand, paired: bool, alpha: float = ALPHA, power: float = POWER, strata=None,
+                prior: str = "robust") -> Tested:
     """Per benchmark i (row i): the log run medians of each side (paired: column p of both from
     worker pair p; NaN where a process lacks the benchmark). The moderated t test of the difference;
     ``strata``: one label per benchmark, the priors' strata (``moderate``)."""
@@ -330,7 +339,7 @@ def moderated_t(base, cand, paired: bool, alpha: float = ALPHA, power: float = P
             scale = np.sqrt(1 / nb + 1 / nc)
             spread_factor = 1.0
         s2 = np.where(df > 0, ss / np.maximum(df, 1), np.nan)
-    post_s2, post_df = moderate(s2, df, strata)
+    post_s2, post_df = moderate(s2, df, strata, prior)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(post_s2) * scale
         t = np.where(se > 0, effect / se, 0.0)
@@ -366,12 +375,12 @@ def processes_agree(base, cand, paired: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def judge(base_log, cand_log, thresholds, alpha: float = ALPHA, paired: bool = False, guard: bool = True,
-          strata=None):
+          strata=None, prior: str = "robust"):
     """Vectorised verdicts on log run medians (rows = benchmarks): (Tested, p_adjusted, verdicts).
 
     ``guard=False`` drops the "every process agrees" condition (only error-rates uses it, to
     measure what the guard buys)."""
-    tested = moderated_t(base_log, cand_log, paired, alpha, strata=strata)
+    tested = moderated_t(base_log, cand_log, paired, alpha, strata=strata, prior=prior)
     p_adj = np.atleast_1d(adjust(tested.p))
     if guard:
         slower_ok, faster_ok = processes_agree(base_log, cand_log, paired)

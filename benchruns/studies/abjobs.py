@@ -97,3 +97,125 @@ def main(args) -> int:
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(f"ab-jobs: {len(records)} job(s) written to {out}")
     return 0
+
+
+# --- ab-aa: false alarms and MDE from the real pairs of kept A/A jobs ----------------------
+
+
+def kept_pairs(folder: Path) -> list[tuple]:
+    """The worker pairs an ``ab --keep FOLDER`` job left: [(run A_i, run B_i), ...] in pair order
+    (A0.json or A0.json.gz, ...; the logs are not needed; ``record.json``, the job's ``--record``, says
+    what else used the machine)."""
+    from ..runs import load_run
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: no such folder (pass what `make ab ARGS=--keep=FOLDER` wrote)")
+    def found(name):  # as ab kept it, or gzipped for docs/data
+        return next((p for p in (folder / f"{name}.json", folder / f"{name}.json.gz") if p.is_file()), None)
+
+    pairs, i = [], 0
+    while found(f"A{i}") and found(f"B{i}"):
+        pairs.append((load_run(found(f"A{i}")), load_run(found(f"B{i}"))))
+        i += 1
+    if len(pairs) < 3:
+        raise BadInput(f"{folder}: {len(pairs)} worker pair(s) (A0.json/B0.json ...); need at least 3")
+    return pairs
+
+
+def pair_matrix(pairs: list[tuple]):
+    """(names, groups, kinds, log A medians, log B medians): benchmarks every pair ran, rows by name.
+
+    Kind: "interleaved" where a side ran at least ab.MIN_ROUNDS timing rounds, else "per process"
+    (single-round cases, first calls), the strata of the verdict's variance prior."""
+    import numpy as np
+
+    from ..ab import MIN_ROUNDS
+
+    names = sorted(set.intersection(*(set(a.benchmarks) & set(b.benchmarks) for a, b in pairs)))
+    if not names:
+        raise BadInput("the kept pairs share no benchmark")
+    first = pairs[0][1].benchmarks
+    kinds = ["interleaved" if all(min(a.benchmarks[n].rounds, b.benchmarks[n].rounds) >= MIN_ROUNDS
+                                  for a, b in pairs) else "per process" for n in names]
+    base = np.log([[a.benchmarks[n].median for a, _ in pairs] for n in names])
+    cand = np.log([[b.benchmarks[n].median for _, b in pairs] for n in names])
+    return names, [first[n].group for n in names], kinds, base, cand
+
+
+def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, priors=("robust", "moments"),
+            max_jobs: int = 2000, seed: int = 20261203) -> dict:
+    """Every (or max_jobs random) set of P of a kept A/A job's real pairs judged as one job, per prior rule.
+
+    A pair is a real pair of processes of the job (interleaved as the job ran them); nothing is
+    resampled inside a pair. A sub-job fails when anything is flagged slower (or faster: in an A/A
+    job either is a false alarm)."""
+    import itertools
+    import random
+
+    import numpy as np
+
+    from ..stats import judge
+
+    from .. import load as machine_load
+
+    rows, sources, machines, commits, loads = [], [], set(), set(), []
+    for folder in folders:
+        pairs = kept_pairs(folder)
+        info = pairs[0][1].machine_info
+        machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
+        commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
+        # the workers' own load records see each other; the coordinator's record says what else ran
+        record = Path(folder) / "record.json"
+        loads += read(record)["loads"] if record.is_file() else [None]
+        names, groups, kinds, base, cand = pair_matrix(pairs)
+        limits = np.array([thresholds(g) for g in groups])
+        steady = np.array(["test_steady_state" in n for n in names])
+        sources.append(f"{Path(folder).name} ({len(pairs)} pairs, {len(names)} benchmarks)")
+        for size in sizes:
+            if size > len(pairs):
+                continue
+            combos = list(itertools.combinations(range(len(pairs)), size))
+            if len(combos) > max_jobs:
+                combos = random.Random(seed).sample(combos, max_jobs)
+            for prior in priors:
+                failed, gateable, mdes, steady_mdes = 0, [], [], []
+                for combo in combos:
+                    cols = list(combo)
+                    tested, _, verdicts = judge(base[:, cols], cand[:, cols], limits, alpha, paired=True,
+                                                strata=kinds if prior == "robust" else None, prior=prior)
+                    failed += bool(np.any(verdicts != "unchanged"))
+                    gateable.append(float(np.mean(tested.mde <= limits)))
+                    mdes.append(float(np.median(tested.mde)))
+                    steady_mdes.append(float(np.median(tested.mde[steady])) if steady.any() else float("nan"))
+                rows.append([Path(folder).name, size, prior, len(combos), f"{100 * failed / len(combos):.1f}%",
+                             f"{100 * float(np.median(gateable)):.0f}%", f"{100 * float(np.median(mdes)):.1f}%",
+                             f"{100 * float(np.nanmedian(steady_mdes)):.1f}%"])
+    return {"columns": ["kept job", "pairs per job", "variance prior", "jobs", "A/A jobs failing",
+                        "gateable at threshold (median job)", "median MDE", "median MDE, steady state"],
+            "rows": rows, "kept": sources, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
+            "load": "undisturbed" if all(rec is not None and machine_load.status(rec)[0] == "undisturbed"
+                                         for rec in loads) else "disturbed or unrecorded"}
+
+
+def main_aa(args) -> int:
+    """``ab-aa FOLDER... --pairs 3,4,6``: the table of sub-jobs (false alarms, gateable share, MDEs)."""
+    from ..config import load_thresholds
+
+    thresholds = load_thresholds(args.threshold, args.config, not args.no_config)
+    try:
+        sizes = sorted({int(x) for x in args.pairs.split(",")})
+    except ValueError:
+        raise BadInput(f"bad --pairs value {args.pairs!r}: comma-separated pair counts, e.g. 3,4,6") from None
+    if any(s < 3 for s in sizes):
+        raise BadInput(f"bad --pairs value {args.pairs!r}: at least 3 pairs per job (fewer are never judged)")
+    doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
+    doc["source"] = args.source or "`python -m benchruns ab-aa` on kept A/A jobs"
+    lines = [" | ".join(map(str, doc["columns"]))] + [" | ".join(map(str, r)) for r in doc["rows"]]
+    print("\n".join(lines))
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            raise BadInput(f"--out {out}: exists; nothing is overwritten (pass --force to replace a docs table)")
+        out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return 0

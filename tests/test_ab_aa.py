@@ -1,0 +1,75 @@
+"""ab-aa: every set of P pairs of a kept A/A job judged as one job (benchruns/studies/abjobs.py).
+
+The docs' figures come from real kept jobs (docs/gate.md); here kept folders are written from a
+real run file with known medians, so that what the analysis must find is known."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchruns.cli import main
+
+TEMPLATE = Path(__file__).parent / "data" / "run_a.json"
+
+
+def kept_job(folder: Path, pairs: int, slower: dict[str, float] | None = None, seed: int = 1) -> Path:
+    """A0.json/B0.json ...: 12 interleaved benchmarks (1% spread between pairs) and 8 single-round ones."""
+    rng = np.random.default_rng(seed)
+    doc = json.loads(TEMPLATE.read_text())
+    template = doc["benchmarks"][0]
+    folder.mkdir(parents=True)
+    for i in range(pairs):
+        for side in "AB":
+            run = copy.deepcopy(doc)
+            run["benchmarks"] = []
+            for k in range(20):
+                bench = copy.deepcopy(template)
+                bench["name"] = f"test_case[{k}]"
+                bench["fullname"] = f"benches/test_x.py::test_case[{k}]"
+                bench["group"] = f"graph/case{k}/cpu"
+                interleaved = k < 12
+                spread = 0.01 if interleaved else 0.03
+                median = 1e-3 * np.exp(rng.normal(0, spread)) * (slower or {}).get(bench["name"], 1.0) ** (side == "B")
+                bench["stats"].update(median=median, rounds=50 if interleaved else 1)
+                run["benchmarks"].append(bench)
+            (folder / f"{side}{i}.json").write_text(json.dumps(run))
+    return folder
+
+
+def test_aa_subjobs_rarely_fail_and_a_real_slowdown_fails_every_one(tmp_path, capsys):
+    aa = kept_job(tmp_path / "aa", 6)
+    out = tmp_path / "table.json"
+    assert main(["ab-aa", str(aa), "--pairs", "3,4,6", "--out", str(out), "--no-config"]) == 0
+    doc = json.loads(out.read_text())
+    rows = {(r[1], r[2]): r for r in doc["rows"]}
+    assert set(rows) == {(p, prior) for p in (3, 4, 6) for prior in ("robust", "moments")}
+    assert rows[(4, "robust")][3] == 15 and rows[(6, "robust")][3] == 1  # C(6,4) and C(6,6) jobs
+    assert all(float(r[4].rstrip("%")) <= 20 for r in doc["rows"])  # an A/A sub-job fails rarely
+    # a 1% spread between pairs is gateable at 10% with 4 pairs: the robust prior says so
+    assert float(rows[(4, "robust")][6].rstrip("%")) < 10
+    slow = kept_job(tmp_path / "slow", 6, slower={"test_case[3]": 1.3}, seed=2)
+    assert main(["ab-aa", str(slow), "--pairs", "4", "--no-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "| 4 | robust | 15 | 100.0% |" in printed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ab-aa", "{tmp}/nowhere"], "no such folder"),
+    (["ab-aa", "{tmp}/two"], "2 worker pair(s)"),
+    (["ab-aa", "{tmp}/aa", "--pairs", "2"], "at least 3 pairs"),
+    (["ab-aa", "{tmp}/aa", "--pairs", "four"], "bad --pairs value"),
+    (["ab-aa", "{tmp}/aa", "--out", "{tmp}/taken.json"], "exists; nothing is overwritten"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    kept_job(tmp_path / "aa", 3)
+    kept_job(tmp_path / "two", 2)
+    (tmp_path / "taken.json").write_text("keep me")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert (tmp_path / "taken.json").read_text() == "keep me"
