@@ -44,7 +44,7 @@ def pytest_addoption(parser):
     group.addoption("--device", default="cpu,cuda",
                     help="comma-separated devices to run: cpu, cuda (default: cpu,cuda; cuda skips where absent)")
     group.addoption("--profile", default="full",
-                    help="parameter grid: smoke (every case once), quick (about 2 min), full (default)")
+                    help="parameter grid: smoke (every case once), quick (its time on this machine: docs/running.md), full (default)")
     group.addoption("--threads", default=None,
                     help="CPU threads for both frameworks (default: the cores this process may use)")
     group.addoption("--save-run", action="store_true",
