@@ -78,6 +78,7 @@ ab`` jobs; docs/gate.md gives the figures and the commands.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -194,6 +195,19 @@ def fit_prior(s2, df) -> tuple[float, float]:
     return d0, s0_2
 
 
+@functools.lru_cache(maxsize=64)
+def _log_f_quantiles(d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a grid of d0 (log-spaced, 1e-3 to 1e6): the IQR and the median of log F(d, d0).
+
+    The IQR falls monotonically with d0, so the robust fit reads d0 off this grid by
+    interpolation (in log d0) instead of solving with quantile functions for every job."""
+    from scipy import stats as st
+
+    d0 = np.logspace(-3, 6, 400)
+    q1, q2, q3 = (np.log(st.f.ppf(q, d, d0)) for q in (0.25, 0.5, 0.75))
+    return d0, q3 - q1, q2
+
+
 def fit_prior_robust(s2, df) -> tuple[float, float]:
     """(d0, s0^2) by matching the median and interquartile range of log s^2 to the model's.
 
@@ -201,7 +215,6 @@ def fit_prior_robust(s2, df) -> tuple[float, float]:
     the IQR falls with d0 (to that of log chi2_d / d at d0 = inf), which fixes d0, and the
     median then fixes s0^2. d: the median of the benchmarks' degrees of freedom.
     """
-    from scipy import optimize
     from scipy import stats as st
 
     s2, df = np.asarray(s2, dtype=float), np.asarray(df, dtype=float)
@@ -211,20 +224,14 @@ def fit_prior_robust(s2, df) -> tuple[float, float]:
     z = np.log(np.maximum(s2[ok], MIN_VARIANCE))
     d = float(np.median(df[ok]))
     q1, med, q3 = np.quantile(z, [0.25, 0.5, 0.75])
-
-    def iqr_model(d0):
-        return float(np.log(st.f.ppf(0.75, d, d0)) - np.log(st.f.ppf(0.25, d, d0)))
-
-    iqr_inf = float(np.log(st.chi2.ppf(0.75, d)) - np.log(st.chi2.ppf(0.25, d)))
-    if q3 - q1 <= iqr_inf * 1.0001:
+    grid, iqrs, medians = _log_f_quantiles(d)
+    if q3 - q1 <= iqrs[-1]:  # no more scatter than sampling alone: all alike
         return math.inf, float(math.exp(med - math.log(st.chi2.ppf(0.5, d) / d)))
-    lo, hi = 1e-3, 1e6
-    if iqr_model(hi) >= q3 - q1:
-        return math.inf, float(math.exp(med - math.log(st.chi2.ppf(0.5, d) / d)))
-    if iqr_model(lo) <= q3 - q1:
-        return lo, float(math.exp(med - math.log(st.f.ppf(0.5, d, lo))))
-    d0 = float(optimize.brentq(lambda x: iqr_model(x) - (q3 - q1), lo, hi, xtol=1e-6))
-    return d0, float(math.exp(med - math.log(st.f.ppf(0.5, d, d0))))
+    if q3 - q1 >= iqrs[0]:
+        return float(grid[0]), float(math.exp(med - medians[0]))
+    # iqrs falls with the grid: interpolate log d0 on the reversed (rising) arrays
+    log_d0 = float(np.interp(q3 - q1, iqrs[::-1], np.log(grid)[::-1]))
+    return float(math.exp(log_d0)), float(math.exp(med - np.interp(log_d0, np.log(grid), medians)))
 
 
 def moderate(s2, df, strata=None, prior: str = "robust") -> tuple[np.ndarray, np.ndarray]:
