@@ -230,7 +230,10 @@ def test_a_failing_command_writes_nothing_and_says_why(repo, capsys):
     (["--command", "no-equals-sign"], "bad --command 'no-equals-sign': LABEL=COMMAND"),
     (["--command", "x=python -c 'unclosed"], "bad --command \"x=python -c 'unclosed\": No closing quotation"),
     (["--command", "missing=/nonexistent/tool"], "missing: cannot start '/nonexistent/tool'"),
-], ids=["no-label", "bad-quoting", "no-such-program"])
+    # the second command cannot start: refused before the first one is timed
+    (["--command", "ok=true", "--command", "make bench PROFILE=quick=make bench"],
+     "make bench PROFILE: cannot start 'quick=make'"),
+], ids=["no-label", "bad-quoting", "no-such-program", "equals-in-label"])
 def test_bad_input_is_one_line_and_exit_2(repo, capsys, argv, message):
     out = repo / "loop.json"
     assert looptime.main(["--out", str(out), *argv]) == 2

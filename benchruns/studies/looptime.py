@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -54,9 +55,14 @@ def parse_commands(given: list[str] | None) -> dict[str, str]:
         if not eq or not label.strip() or not command.strip():
             raise BadInput(f"bad --command {item!r}: LABEL=COMMAND, e.g. 'make test=make test'")
         try:
-            shlex.split(command)
+            program = shlex.split(command)[0]
         except ValueError as exc:
             raise BadInput(f"bad --command {item!r}: {exc}") from None
+        # checked before anything is timed: a later command that cannot start would throw away the
+        # minutes already spent (a label holding "=" splits early: "make bench PROFILE=quick=...")
+        if shutil.which(program) is None:
+            raise BadInput(f"bad --command {item!r}: {label.strip()}: cannot start {program!r} (no such program; "
+                           "LABEL=COMMAND splits at the first '=')")
         commands[label.strip()] = command.strip()
     return commands
 
