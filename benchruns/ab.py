@@ -684,15 +684,15 @@ def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
     return kinds
 
 
-def tag_interleaving(cmp, pairs: list[Pair]) -> None:
-    """Say in the table which benchmarks were not interleaved (judged per process) and which do their work
-    in other processes (DataLoader or distributed workers: those share the pinned core with the workers)."""
+def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
+    """Say in the table which benchmarks were not interleaved (judged per process; ``kinds`` from
+    measurement_kinds) and which do their work in other processes (DataLoader or distributed workers:
+    those share the pinned core with the workers)."""
     by_name = {}
     for pair in pairs:
         for side, run in pair.runs.items():
             for name, bench in run.benchmarks.items():
                 by_name.setdefault(name, bench)
-    kinds = measurement_kinds(pairs)
     broke = sorted({(side, it.nodeid) for pair in pairs for it in pair.interleaved for side in it.failed})
     for side, nodeid in broke:
         cmp.notes.append(f"note: side {side}: {nodeid} raised during its timing rounds (see the worker log, "
@@ -812,11 +812,11 @@ def main(args) -> int:
         print(f"gate NOT DECIDED: {len(disturbed)} of {len(pairs)} worker pairs were disturbed by other processes "
               f"({why}); run again on a quiet machine" + (" (--strict: exit 2)" if strict else ""))
         return 2 if strict else 0
+    kinds = measurement_kinds(used) if job.design == "interleave" else None
     cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
-                        paired=True, base_label=label_a, cand_label=label_b,
-                        strata=measurement_kinds(used) if job.design == "interleave" else None)
-    if job.design == "interleave":
-        tag_interleaving(cmp, used)
+                        paired=True, base_label=label_a, cand_label=label_b, strata=kinds)
+    if kinds is not None:
+        tag_interleaving(cmp, used, kinds)
     if disturbed:
         cmp.notes.insert(0, f"note: {len(disturbed)} disturbed pair(s) "
                          + ("kept (--include-disturbed)" if include else "left out of the verdict") + ": "

@@ -111,13 +111,13 @@ def kept_pairs(folder: Path) -> list[tuple]:
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"{folder}: no such folder (pass what `make ab ARGS=--keep=FOLDER` wrote)")
+
     def found(name):  # as ab kept it, or gzipped for docs/data
         return next((p for p in (folder / f"{name}.json", folder / f"{name}.json.gz") if p.is_file()), None)
 
-    pairs, i = [], 0
-    while found(f"A{i}") and found(f"B{i}"):
-        pairs.append((load_run(found(f"A{i}")), load_run(found(f"B{i}"))))
-        i += 1
+    pairs = []
+    while (a := found(f"A{len(pairs)}")) and (b := found(f"B{len(pairs)}")):
+        pairs.append((load_run(a), load_run(b)))
     if len(pairs) < 3:
         raise BadInput(f"{folder}: {len(pairs)} worker pair(s) (A0.json/B0.json ...); need at least 3")
     return pairs
@@ -126,8 +126,10 @@ def kept_pairs(folder: Path) -> list[tuple]:
 def pair_matrix(pairs: list[tuple]):
     """(names, groups, kinds, log A medians, log B medians): benchmarks every pair ran, rows by name.
 
-    Kind: "interleaved" where a side ran at least ab.MIN_ROUNDS timing rounds, else "per process"
-    (single-round cases, first calls), the strata of the verdict's variance prior."""
+    Kind: "interleaved" where both sides of every pair ran at least ab.MIN_ROUNDS timing rounds, else
+    "per process" (single-round cases, first calls): the strata of the verdict's variance prior. (ab
+    itself knows which tests it interleaved, ab.measurement_kinds; a kept folder does not say, and
+    the rounds tell the same apart.)"""
     import numpy as np
 
     from ..ab import MIN_ROUNDS
@@ -155,9 +157,8 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
 
     import numpy as np
 
-    from ..stats import judge
-
     from .. import load as machine_load
+    from ..stats import judge
 
     rows, sources, machines, commits, loads = [], [], set(), set(), []
     for folder in folders:
@@ -209,13 +210,13 @@ def main_aa(args) -> int:
         raise BadInput(f"bad --pairs value {args.pairs!r}: comma-separated pair counts, e.g. 3,4,6") from None
     if any(s < 3 for s in sizes):
         raise BadInput(f"bad --pairs value {args.pairs!r}: at least 3 pairs per job (fewer are never judged)")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:  # before the work, not after it
+        raise BadInput(f"--out {out}: exists; nothing is overwritten (pass --force to replace a docs table)")
     doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
     doc["source"] = args.source or "`python -m benchruns ab-aa` on kept A/A jobs"
     lines = [" | ".join(map(str, doc["columns"]))] + [" | ".join(map(str, r)) for r in doc["rows"]]
     print("\n".join(lines))
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and not args.force:
-            raise BadInput(f"--out {out}: exists; nothing is overwritten (pass --force to replace a docs table)")
+    if out is not None:
         out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 0
