@@ -47,6 +47,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ DEFAULT_DESIGN = "interleave"  # the noise study: rounds alternating on one core
 DEFAULT_TURN_TIMES = {"interleave": 0.25, "alternate": 0.1, "duet": 0.1}
 DEFAULT_ROUND_TIME = 0.005  # interleave: a round lasts about 5 ms (the study: lower spread than 0.5 or 1 ms), or one step
 DEFAULT_INTERLEAVE_THREADS = 1
+DEFAULT_LANES = 1  # interleave: worker pairs at once, each on its own core (docs/gate.md measures 1 against 2)
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
 # measured trade-off between this, the number of pairs and the design.
 # 0.1 s: the lowest spread between pairs in the noise study (alternate 0.03/0.1/0.3/1 s: median sd of
@@ -334,7 +336,8 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
     try:
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
-            with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
+            own = {workers[s].proc.pid for s in sides}
+            with meter.measuring(own) if meter else contextlib.nullcontext():
                 for side in sides:
                     os.write(workers[side].go, b"go\n")
                 for side in sides:
@@ -386,7 +389,8 @@ class Interleaved:
 
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
-                    meter: machine_load.LoadMeter | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    meter: machine_load.LoadMeter | None = None,
+                    roots: set[int] | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -396,6 +400,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     seconds of rounds per side at the slower side's round (between min_rounds and
     max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
     cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
+    ``roots``: the processes the load windows count as the job's own (default: the two workers).
     """
     order: list[tuple[str, str]] = []
     interleaved: list[Interleaved] = []
@@ -404,7 +409,8 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
             nodeid = pending[sides[0]]
-            with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
+            own = roots if roots is not None else {workers[s].proc.pid for s in sides}
+            with meter.measuring(own) if meter else contextlib.nullcontext():
                 setup_order = list(sides)
                 rng.shuffle(setup_order)
                 round_s: dict[str, float] = {}
@@ -527,9 +533,14 @@ class Plan:
     turn_time: float  # alternate/duet: seconds of rounds per turn; interleave: seconds of rounds per side
     round_time: float | None  # interleave: a round lasts at least this long (pytest-benchmark's min time)
     threads: int | None  # --threads for both workers; None: the suite's own setting
-    worker_cpus: set[int] | None  # both workers pinned here (interleave); duet pins per side
+    worker_cpus: set[int] | None  # both workers pinned here (interleave, lane 1); duet pins per side
     coordinator_cpus: set[int] | None  # the coordinator keeps off the workers' core when there is another
     note: str  # one line for the table: threads and pinning as they were used, and any fallback
+    lane_cpus: list[set[int]] = field(default_factory=list)  # interleave: one CPU set per lane (pairs at once)
+
+    @property
+    def lanes(self) -> int:
+        return max(len(self.lane_cpus), 1)
 
     def describe(self) -> str:
         if self.design == "interleave":
@@ -539,9 +550,11 @@ class Plan:
 
 
 def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_time: float | None = None,
-         threads: str | int | None = None) -> Plan:
+         threads: str | int | None = None, lanes: int = 1) -> Plan:
     """The job's plan. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
-    (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's)."""
+    (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's).
+    ``lanes`` (interleave, pinned): worker pairs run at once, each pair on its own core(s); a pair's two
+    sides still share their core and alternate rounds. More lanes than the cores allow fall back in one line."""
     cores = sorted(os.sched_getaffinity(0))
     turn_time = turn_time if turn_time is not None else DEFAULT_TURN_TIMES[design]
     if design == "duet":
@@ -560,16 +573,27 @@ def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_tim
                 f"workers unpinned with {n} thread(s)")
         print(f"ab: {note}", file=sys.stderr)
         return Plan(design, turn_time, round_time, n, None, None, note)
-    workers, rest = set(cores[-n:]), set(cores[:-n])
     try:  # a container may forbid it: then say so and run unpinned
         os.sched_setaffinity(0, os.sched_getaffinity(0))
     except OSError as exc:
         note = f"CPU pinning not allowed ({exc.strerror}): workers unpinned with {n} thread(s)"
         print(f"ab: {note}", file=sys.stderr)
         return Plan(design, turn_time, round_time, n, None, None, note)
-    where = "CPU " + ",".join(map(str, sorted(workers)))
-    return Plan(design, turn_time, round_time, n, workers, rest or None,
-                f"{n} thread(s), both workers pinned to {where}")
+    fits = len(cores) // n
+    fallback = ""
+    if lanes > fits:
+        fallback = f"; {lanes} lanes asked, {len(cores)} CPU(s) fit {fits}"
+        print(f"ab: {lanes} lanes of {n} thread(s) asked, {len(cores)} CPU(s) available: running {fits} lane(s)",
+              file=sys.stderr)
+        lanes = fits
+    lane_cpus = [set(cores[len(cores) - (i + 1) * n: len(cores) - i * n]) for i in range(lanes)]
+    rest = set(cores) - set().union(*lane_cpus)
+    where = " and ".join("CPU " + ",".join(map(str, sorted(c))) for c in lane_cpus)
+    if lanes == 1:
+        note = f"{n} thread(s), both workers pinned to {where}"
+    else:
+        note = f"{n} thread(s); {lanes} pairs at once, each pair's workers pinned together, to {where}"
+    return Plan(design, turn_time, round_time, n, lane_cpus[0], rest or None, note + fallback, lane_cpus)
 
 
 @contextlib.contextmanager
@@ -597,7 +621,9 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
 
     A pair during whose turns other processes used more than the load threshold is
     disturbed: it is reported, kept out of the verdict by the caller, and replaced by a
-    fresh pair, at most ``reruns`` times per job. Returns every pair, disturbed ones too.
+    fresh pair, at most ``reruns`` times per job. Returns every pair, disturbed ones too,
+    in the order they were started. With ``job.lanes`` > 1 that many pairs run at once,
+    each on its own core(s); a lane takes the next pair when its pair ends.
     """
     job = job or plan(design, turn_time)
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -611,63 +637,105 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     rng.shuffle(spare)
     firsts = firsts[:repeat] + spare
     done: list[Pair] = []
-    draining: list[Worker] = []
     started_pairs: list[dict[str, Worker]] = []
+    lock = threading.Lock()
+    claimed = {"next": 0, "running": 0}
+    failures: list[BaseException] = []
+    # Pairs at once: a load window must count every worker of the job as the job's own, or each lane
+    # would see the other as a disturbance. One lane: only the two workers whose turn it is.
+    job_roots = {os.getpid()} if job.lanes > 1 else None
+
+    def run_one(p: int, lane_cpus: set[int] | None) -> Pair:
+        started = time.monotonic()
+        workers: dict[str, Worker] = {}
+        with lock:
+            started_pairs.append(workers)
+        for side in ("A", "B"):
+            python, cwd = sides[side]
+            cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra, job.turn_time, job.round_time)
+            if job.threads:
+                cmd.append(f"--threads={job.threads}")
+            # Pinned from birth, not after import: thread pools (OpenMP, OpenBLAS, TensorFlow's) size
+            # themselves to the CPUs a process sees at start. Started on both cores and pinned later,
+            # the torch transfer cases' spread between pairs grew ~10x (0.9% -> 9%, one A/A job).
+            cpus = duet_cpus(p, side) if job.design == "duet" else lane_cpus
+            workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
+                                         cpus, interleave=job.design == "interleave")
+        meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
+        interleaved: list[Interleaved] = []
+        if job.design == "duet":
+            order = run_duet(workers, turn_timeout, meter)
+        elif job.design == "interleave":
+            order, interleaved = run_interleaved(workers, random.Random(f"{seed}-{p}"), job.turn_time,
+                                                 turn_timeout=turn_timeout, meter=meter, roots=job_roots)
+        else:
+            draining: list[Worker] = []
+            order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
+            for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
+                finish(w)
+        runs = {}
+        for side in ("A", "B"):
+            json_path = tmp / f"{side}{p}.json"
+            if not json_path.is_file():
+                w = workers[side]
+                raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
+                                   f"writing its JSON; log tail: {tail(w.log)}")
+            runs[side] = load_run(json_path)
+        pair = Pair(p, runs, order, meter.record(), interleaved,
+                    {side: w.interleave for side, w in workers.items()},
+                    {side: w.proc.pid for side, w in workers.items()})
+        state, why = machine_load.status(pair.load)
+        quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
+                 else f"{state.upper()}: {why}")
+        lead = {"duet": "duet", "interleave": f"{len(interleaved)} interleaved"}.get(job.design, f"{firsts[p]} first")
+        where = f", CPU {','.join(map(str, sorted(lane_cpus)))}" if job.lanes > 1 and lane_cpus else ""
+        log(f"ab: pair {p + 1} done in {time.monotonic() - started:.0f} s ({len(order)} turns, {lead}{where}; {quiet})")
+        if pair.disturbed and p + 1 < repeat + reruns:
+            log(f"ab: pair {p + 1} was disturbed: it gives no verdict; starting a fresh pair in its place")
+        return pair
+
+    def claim() -> int | None:
+        """The next pair to start, or None when enough undisturbed pairs are done or running."""
+        with lock:
+            good = sum(not pair.disturbed for pair in done)
+            if failures or good + claimed["running"] >= repeat or claimed["next"] >= repeat + reruns:
+                return None
+            claimed["next"] += 1
+            claimed["running"] += 1
+            return claimed["next"] - 1
+
+    def lane(lane_cpus: set[int] | None) -> None:
+        while (p := claim()) is not None:
+            try:
+                pair = run_one(p, lane_cpus)
+            except BaseException as exc:  # the first failure ends the job: the other lanes' workers are stopped
+                with lock:
+                    first = not failures
+                    failures.append(exc)
+                    everyone = [w for workers in started_pairs for w in workers.values()]
+                if first and job.lanes > 1:
+                    stop(everyone)
+                return
+            with lock:
+                done.append(pair)
+                claimed["running"] -= 1
+
     try:
         with coordinator_pinned(job.coordinator_cpus):
-            p = 0
-            while sum(not pair.disturbed for pair in done) < repeat and p < repeat + reruns:
-                started = time.monotonic()
-                workers: dict[str, Worker] = {}
-                started_pairs.append(workers)
-                for side in ("A", "B"):
-                    python, cwd = sides[side]
-                    cmd = pytest_command(python, profile, k, tmp / f"{side}{p}.json", extra, job.turn_time,
-                                         job.round_time)
-                    if job.threads:
-                        cmd.append(f"--threads={job.threads}")
-                    # Pinned from birth, not after import: thread pools (OpenMP, OpenBLAS, TensorFlow's) size
-                    # themselves to the CPUs a process sees at start. Started on both cores and pinned later,
-                    # the torch transfer cases' spread between pairs grew ~10x (0.9% -> 9%, one A/A job).
-                    cpus = duet_cpus(p, side) if job.design == "duet" else job.worker_cpus
-                    workers[side] = start_worker(side, python, Path(cwd), cmd, plugin_dir, tmp / f"{side}{p}.log",
-                                                 cpus, interleave=job.design == "interleave")
-                meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
-                interleaved: list[Interleaved] = []
-                if job.design == "duet":
-                    order = run_duet(workers, turn_timeout, meter)
-                elif job.design == "interleave":
-                    order, interleaved = run_interleaved(workers, rng, job.turn_time, turn_timeout=turn_timeout,
-                                                         meter=meter)
-                else:
-                    order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
-                    for w in draining:  # the pair's verdict needs its JSON now; the next pair waits anyway
-                        finish(w)
-                    draining.clear()
-                runs = {}
-                for side in ("A", "B"):
-                    json_path = tmp / f"{side}{p}.json"
-                    if not json_path.is_file():
-                        w = workers[side]
-                        raise WorkerFailed(f"side {side} of pair {p + 1} exited {w.proc.returncode} without "
-                                           f"writing its JSON; log tail: {tail(w.log)}")
-                    runs[side] = load_run(json_path)
-                pair = Pair(p, runs, order, meter.record(), interleaved,
-                            {side: w.interleave for side, w in workers.items()},
-                            {side: w.proc.pid for side, w in workers.items()})
-                done.append(pair)
-                state, why = machine_load.status(pair.load)
-                quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
-                         else f"{state.upper()}: {why}")
-                lead = {"duet": "duet", "interleave": f"{len(interleaved)} interleaved"}.get(job.design,
-                                                                                            f"{firsts[p]} first")
-                log(f"ab: pair {p + 1} done in {time.monotonic() - started:.0f} s ({len(order)} turns, {lead}; {quiet})")
-                if pair.disturbed and p + 1 < repeat + reruns:
-                    log(f"ab: pair {p + 1} was disturbed: it gives no verdict; starting a fresh pair in its place")
-                p += 1
+            if job.lanes == 1:
+                lane(job.worker_cpus)
+            else:
+                lanes = [threading.Thread(target=lane, args=(cpus,), name=f"ab-lane-{i + 1}", daemon=True)
+                         for i, cpus in enumerate(job.lane_cpus)]
+                for t in lanes:
+                    t.start()
+                for t in lanes:
+                    t.join()
+        if failures:
+            raise failures[0]
     finally:
         stop([w for workers in started_pairs for w in workers.values()])
-    return done
+    return sorted(done, key=lambda pair: pair.index)
 
 
 def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
@@ -718,6 +786,7 @@ def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair
         "base": args.base_ref or args.base_python, "cand": "working tree", "k": args.k,
         "design": job.design if job else DEFAULT_DESIGN, "turn_time": job.turn_time if job else DEFAULT_TURN_TIME,
         "round_time": job.round_time if job else None, "threads": job.threads if job else None,
+        "lanes": job.lanes if job else 1,
         "plan": job.describe() if job else "", "tags": cmp.tags,
         "pairs": len(used), "disturbed_pairs": sum(p.disturbed for p in pairs), "exit": code,
         "included_disturbed": bool(getattr(args, "include_disturbed", False)),
@@ -767,8 +836,12 @@ def main(args) -> int:
     for p in {python, base_python}:
         if shutil.which(p) is None:
             raise BadInput(f"{p}: no such interpreter")
-    job = plan(getattr(args, "design", DEFAULT_DESIGN), getattr(args, "turn_time", None),
-               getattr(args, "round_time", None), getattr(args, "threads", None))
+    design = getattr(args, "design", DEFAULT_DESIGN)
+    lanes = getattr(args, "lanes", None)
+    if lanes is not None and design != "interleave" and lanes != 1:
+        raise BadInput(f"--lanes {lanes}: only the interleave design runs pairs at once")
+    job = plan(design, getattr(args, "turn_time", None), getattr(args, "round_time", None),
+               getattr(args, "threads", None), lanes if lanes is not None else DEFAULT_LANES)
     here = Path.cwd()
     top_run = _git("rev-parse", "--show-toplevel", cwd=here)
     if top_run.returncode != 0 and args.base_ref:

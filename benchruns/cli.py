@@ -69,6 +69,16 @@ def _threads(text):
     return value
 
 
+def _lanes(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --lanes value {text!r}: a whole number such as 1 or 2") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad --lanes value {text!r}: at least 1")
+    return value
+
+
 def _pair_options(p, results=True):
     p.add_argument("--base", action="append", metavar="RUN",
                    help="baseline run file; repeat for several runs (default: the last --lookback runs of the "
@@ -159,6 +169,9 @@ def build_parser() -> Parser:
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads of both workers: a number, or 'suite' for the suite's own setting (default: "
                    "interleave 1, pinned to one core; duet half the cores per side; alternate the suite's)")
+    p.add_argument("--lanes", type=_lanes, default=None,
+                   help="interleave: worker pairs run at once, each pair pinned to its own core(s) (default 1); "
+                   "a pair's two sides still share their core and alternate rounds")
     p.add_argument("--include-disturbed", action="store_true",
                    help="judge pairs during whose turns other processes used the cores (left out by default)")
     p.add_argument("--record", metavar="FILE", help="write the job's summary (verdict, MDEs, wall time, loads) "

@@ -77,7 +77,7 @@ def project(path: Path, sleep=0.002, three="benchmark(time.sleep, 0.001)") -> Pa
 def args(**kw):
     base = dict(base_ref="HEAD", k="", repeat=3, python=sys.executable, base_python=None, profile="quick",
                 threshold="10%", config=None, no_config=True, alpha=0.025, format="json", strict=False,
-                pytest_args=None, keep=None, include_disturbed=True, record=None, design="alternate")
+                pytest_args=None, keep=None, include_disturbed=True, record=None, design="alternate", lanes=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -193,6 +193,8 @@ def test_bad_input(tmp_path, monkeypatch):
         ab.main(args(keep=str(tmp_path / "full")))
     with pytest.raises(BadInput, match="no such interpreter"):
         ab.main(args(python="/no/python"))
+    with pytest.raises(BadInput, match="only the interleave design runs pairs at once"):
+        ab.main(args(design="alternate", lanes=2))
     assert len(worktrees(tmp_path / "repo")) == 1
 
 
@@ -411,5 +413,65 @@ def test_interleave_hung_mid_round_fails_the_job_and_leaves_no_process(tmp_path,
     job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1)
     with pytest.raises(ab.WorkerFailed, match="hung"):
         ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
+    assert [pid for pid in left if int(pid) != os.getpid()] == []
+
+
+BUSY_ROUNDS = ROUND_LOG.replace("    time.sleep(seconds)\n", "    while time.monotonic() - start < seconds:  # busy: a lane uses its core\n        pass\n")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")
+def test_two_lanes_run_pairs_at_once_each_pair_alone_on_its_core(tmp_path, monkeypatch):
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_t.py").write_text(BUSY_ROUNDS.format(sleep=0.002))
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "busy rounds", cwd=repo)
+    rounds_log = tmp_path / "rounds.log"
+    monkeypatch.setenv("AB_ROUNDS", str(rounds_log))
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.2, round_time=0.001, threads=1, lanes=2)
+    assert job.lanes == 2 and "2 pairs at once" in job.note and job.coordinator_cpus is None
+    pairs = ab.execute(sides, 4, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
+    assert [pair.index for pair in pairs] == [0, 1, 2, 3]
+    calls = [line.split(" ", 3) for line in rounds_log.read_text().splitlines()]
+    spans, cores = {}, {}
+    for pair in pairs:
+        mine = [c for c in calls if int(c[0]) in pair.pids.values()]
+        spans[pair.index] = (min(float(c[1]) for c in mine), max(float(c[2]) for c in mine))
+        [core] = {c[3] for c in mine}  # both sides of a pair, every thread, on one core
+        cores[pair.index] = core
+        timed = sorted((float(c[1]), float(c[2])) for c in mine)
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(timed, timed[1:]))  # a pair never at once
+        # the other lane burns a core all along; it is the job's own, not a disturbance
+        assert pair.load["other_cores"] < 0.5 and not pair.disturbed, pair.load
+    assert set(cores.values()) == {f"{sorted(c)} {sorted(c)}" for c in job.lane_cpus}
+    overlapping = [(i, j) for i in spans for j in spans if i < j and cores[i] != cores[j]
+                   and spans[i][0] < spans[j][1] and spans[j][0] < spans[i][1]]
+    assert overlapping  # pairs on different cores ran at the same time
+
+
+def test_more_lanes_than_cores_fall_back_in_one_line(capsys):
+    n = len(os.sched_getaffinity(0))
+    job = ab.plan("interleave", threads=1, lanes=n + 1)
+    assert job.lanes == n and f"{n + 1} lanes asked" in job.note
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"running {n} lane(s)" in err[0]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")
+def test_a_hung_worker_in_one_lane_stops_every_lane_and_leaves_no_process(tmp_path, monkeypatch):
+    repo = interleave_project(tmp_path / "repo")
+    monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
+    bench = repo / "benches" / "test_t.py"
+    bench.write_text(bench.read_text().replace(
+        "def test_rounds(benchmark):\n    benchmark(_work, 0.002)",
+        "def test_rounds(benchmark):\n    n = []\n\n    def hangs():\n        n.append(1)\n"
+        "        time.sleep(60 if len(n) > 10 else 0.002)\n\n    benchmark(hangs)"))
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=2)
+    with pytest.raises(ab.WorkerFailed, match="hung"):
+        ab.execute(sides, 4, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []

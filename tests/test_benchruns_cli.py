@@ -411,6 +411,8 @@ def test_disturbed_runs_are_left_out_unless_asked(tmp_path):
     (["ab", "--base-ref=HEAD", "--round-time=fast"], "--round-time"),
     (["ab", "--base-ref=HEAD", "--threads=0"], "--threads"),
     (["ab", "--base-ref=HEAD", "--threads=many"], "--threads"),
+    (["ab", "--base-ref=HEAD", "--lanes=0"], "--lanes"),
+    (["ab", "--base-ref=HEAD", "--lanes=two"], "--lanes"),
     (["ab", "--base-ref=HEAD", "--design=sideways"], "--design"),
     (["compare", "--normalise=sometimes"], "--normalise"),
     (["gate", "--normalise=sometimes"], "--normalise"),
