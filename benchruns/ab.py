@@ -13,10 +13,15 @@ Design (what a CI job can afford, and what makes its verdict hold):
   neither side always runs first, and a linear drift within a benchmark's two turns
   cancels over consecutive benchmarks.
 * **The process is the unit.** Each worker's run medians are one sample of that
-  process; several fresh pairs (``--repeat``, default 4) sample the process-to-process
+  process; several fresh pairs (``--repeat``, default 8) sample the process-to-process
   variation, and the verdict is a paired test on log(B/A) per pair
   (benchruns/stats.py: moderated t, Benjamini-Hochberg over benchmarks, effect floor,
   minimum detectable slowdown per benchmark).
+* **Lanes.** Pairs run two at a time (``--lanes``, default 2 where there are two cores), each
+  pair pinned to its own core: the process-to-process spread, not the rounds, limits the gate,
+  and a pair costs about 90 s of imports, set-ups and compiles on one core. In an A/A job of 8
+  pairs the second lane made each pair 10-20% slower and left the spread between pairs where
+  it was (docs/gate.md): 8 pairs took 7 min 18 s, 4 pairs in one lane 6 min 30 s.
 * **Identically shaped checkouts.** Side A runs in a git worktree of the base ref, side B
   in a git worktree of the working tree's current state (tracked changes via
   ``git stash create``, plus untracked files), both at ``<tmp>/A`` and ``<tmp>/B``: the
@@ -63,7 +68,7 @@ DEFAULT_DESIGN = "interleave"  # the noise study: rounds alternating on one core
 DEFAULT_TURN_TIMES = {"interleave": 0.25, "alternate": 0.1, "duet": 0.1}
 DEFAULT_ROUND_TIME = 0.005  # interleave: a round lasts about 5 ms (the study: lower spread than 0.5 or 1 ms), or one step
 DEFAULT_INTERLEAVE_THREADS = 1
-DEFAULT_LANES = 1  # interleave: worker pairs at once, each on its own core (docs/gate.md measures 1 against 2)
+DEFAULT_LANES = 2  # interleave: worker pairs at once, each on its own core (docs/gate.md: 2 lanes, same spread)
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
 # measured trade-off between this, the number of pairs and the design.
 # 0.1 s: the lowest spread between pairs in the noise study (alternate 0.03/0.1/0.3/1 s: median sd of
@@ -550,11 +555,12 @@ class Plan:
 
 
 def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_time: float | None = None,
-         threads: str | int | None = None, lanes: int = 1) -> Plan:
+         threads: str | int | None = None, lanes: int | None = None) -> Plan:
     """The job's plan. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
     (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's).
     ``lanes`` (interleave, pinned): worker pairs run at once, each pair on its own core(s); a pair's two
-    sides still share their core and alternate rounds. More lanes than the cores allow fall back in one line."""
+    sides still share their core and alternate rounds. None: DEFAULT_LANES where the cores allow them, else
+    fewer, quietly; more lanes asked than the cores allow fall back in one line."""
     cores = sorted(os.sched_getaffinity(0))
     turn_time = turn_time if turn_time is not None else DEFAULT_TURN_TIMES[design]
     if design == "duet":
@@ -581,7 +587,9 @@ def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_tim
         return Plan(design, turn_time, round_time, n, None, None, note)
     fits = len(cores) // n
     fallback = ""
-    if lanes > fits:
+    if lanes is None:
+        lanes = min(DEFAULT_LANES, fits)
+    elif lanes > fits:
         fallback = f"; {lanes} lanes asked, {len(cores)} CPU(s) fit {fits}"
         print(f"ab: {lanes} lanes of {n} thread(s) asked, {len(cores)} CPU(s) available: running {fits} lane(s)",
               file=sys.stderr)
@@ -841,7 +849,7 @@ def main(args) -> int:
     if lanes is not None and design != "interleave" and lanes != 1:
         raise BadInput(f"--lanes {lanes}: only the interleave design runs pairs at once")
     job = plan(design, getattr(args, "turn_time", None), getattr(args, "round_time", None),
-               getattr(args, "threads", None), lanes if lanes is not None else DEFAULT_LANES)
+               getattr(args, "threads", None), lanes)
     here = Path.cwd()
     top_run = _git("rev-parse", "--show-toplevel", cwd=here)
     if top_run.returncode != 0 and args.base_ref:

@@ -147,8 +147,8 @@ def build_parser() -> Parser:
                        "Nothing is saved to results/; the design and wall time are printed at the end.")
     p.add_argument("--base-ref", default="", help="git ref for side A (a temporary worktree)")
     p.add_argument("-k", dest="k", default="", help="pytest -k expression selecting benchmarks")
-    p.add_argument("--repeat", type=int, default=4,
-                   help="fresh worker pairs (default 4); each pair gives one process per side, the unit of the test")
+    p.add_argument("--repeat", type=int, default=8,
+                   help="fresh worker pairs (default 8); each pair gives one process per side, the unit of the test")
     p.add_argument("--python", default=sys.executable, help="interpreter for side B (and A unless --base-python)")
     p.add_argument("--base-python", help="interpreter for side A; without --base-ref, A runs the same code as B")
     p.add_argument("--profile", default="quick", help="benchmark profile (default quick)")
@@ -170,7 +170,8 @@ def build_parser() -> Parser:
                    help="threads of both workers: a number, or 'suite' for the suite's own setting (default: "
                    "interleave 1, pinned to one core; duet half the cores per side; alternate the suite's)")
     p.add_argument("--lanes", type=_lanes, default=None,
-                   help="interleave: worker pairs run at once, each pair pinned to its own core(s) (default 1); "
+                   help="interleave: worker pairs run at once, each pair pinned to its own core(s) (default 2, or 1 "
+                   "where the cores allow one); "
                    "a pair's two sides still share their core and alternate rounds")
     p.add_argument("--include-disturbed", action="store_true",
                    help="judge pairs during whose turns other processes used the cores (left out by default)")
