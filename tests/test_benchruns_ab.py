@@ -269,6 +269,8 @@ def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
     doc["disturbed_pairs"] = 0  # (whatever this machine is doing now)
     table = abjobs.table([("A/A", doc)], "`test`")
     assert table["rows"][0][0] == "A/A" and table["rows"][0][2] == "passed"
+    assert doc["lanes"] == 1 and "at once" not in table["rows"][0][1]  # the alternate design: one pair at a time
+    assert "2 pairs at once" in abjobs.design_text(dict(doc, design="interleave", round_time=0.005, lanes=2))
     assert table["load"] == "undisturbed"  # args() judges disturbed pairs too, but there were none...
     doc["disturbed_pairs"] = 1
     assert abjobs.table([("A/A", doc)], "`test`")["load"] == "disturbed"  # ...once one is, the docs refuse it
@@ -330,7 +332,7 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
     monkeypatch.setenv("AB_ROUNDS", str(rounds_log))
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
-    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1)
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=1)
     pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
     calls = [line.split(" ", 3) for line in rounds_log.read_text().splitlines()]
     for pair in pairs:
@@ -370,7 +372,10 @@ def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, mon
     verdicts = {b["name"]: b["verdict"] for b in doc["benchmarks"]}
     assert verdicts["test_rounds"] == "slower" and not doc["passed"]
     assert doc["tags"] == {"benches/test_t.py::test_single_round": "per process: one round, not interleaved"}
-    assert "design interleave, rounds of 1 ms" in text and "1 thread(s), both workers pinned to CPU" in text
+    assert "design interleave, rounds of 1 ms" in text and "1 thread(s)" in text
+    two = len(os.sched_getaffinity(0)) >= 2  # the default: two pairs at once where two cores allow
+    assert ("2 pairs at once, each pair's workers pinned together, to CPU" if two else
+            "both workers pinned to CPU") in text
 
 
 def test_interleave_asks_for_more_cpus_than_there_are_falls_back_in_one_line(capsys):
@@ -441,10 +446,13 @@ def test_two_lanes_run_pairs_at_once_each_pair_alone_on_its_core(tmp_path, monke
         spans[pair.index] = (min(float(c[1]) for c in mine), max(float(c[2]) for c in mine))
         [core] = {c[3] for c in mine}  # both sides of a pair, every thread, on one core
         cores[pair.index] = core
-        timed = sorted((float(c[1]), float(c[2])) for c in mine)
-        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(timed, timed[1:]))  # a pair never at once
-        # the other lane burns a core all along; it is the job's own, not a disturbance
-        assert pair.load["other_cores"] < 0.5 and not pair.disturbed, pair.load
+        # a pair's sides never run at once (each side's last call, after its rounds, returns the result untimed)
+        last = {pid: max(i for i, c in enumerate(mine) if c[0] == pid) for pid in {c[0] for c in mine}}
+        timed = sorted((float(c[1]), float(c[2])) for i, c in enumerate(mine) if i not in last.values())
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(timed, timed[1:]))
+        # the other lane burns its core through its rounds; it is the job's own, not a disturbance (counted
+        # as others it would be most of a core; kernel threads in short windows make up to ~0.1)
+        assert pair.load["other_cores"] < 0.3, pair.load
     assert set(cores.values()) == {f"{sorted(c)} {sorted(c)}" for c in job.lane_cpus}
     overlapping = [(i, j) for i in spans for j in spans if i < j and cores[i] != cores[j]
                    and spans[i][0] < spans[j][1] and spans[j][0] < spans[i][1]]

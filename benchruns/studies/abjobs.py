@@ -28,8 +28,9 @@ def design_text(r: dict) -> str:
     """How the job ran: interleaved rounds (round time, time per side, threads) or turns."""
     if r["design"] == "interleave":
         threads = r.get("threads") or "the suite's"
+        lanes = r.get("lanes", 1)  # records before --lanes ran one pair at a time
         return (f"interleave, {1e3 * (r.get('round_time') or 0):g} ms rounds, {r['turn_time']:g} s/side, "
-                f"{threads} thread(s)")
+                f"{threads} thread(s)" + (f", {lanes} pairs at once" if lanes > 1 else ""))
     return f"{r['design']}, {r['turn_time']:g} s/turn"
 
 
