@@ -1,7 +1,12 @@
-"""The benchruns command line, run as users run it (subprocess), on recorded run files.
+"""The benchruns command line on recorded run files.
 
 Bad input must exit 2 with one line naming the file and the problem, no traceback, and
-nothing written; good input must answer quickly.
+nothing written; good input must answer quickly. Most cases call the command's ``main`` in
+this process (its exit code, stdout and stderr, as a process would give them; an escaping
+exception fails the test as a traceback would): a fresh interpreter per call cost about
+0.5 s of imports each, 50 times. The entry point as users run it, ``python -m benchruns``,
+is a real process in the tests marked so (``process=True``), and in the timed one
+(tests/invoke.py).
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ import numpy as np
 import pytest
 
 from benchruns.machine import current_machine_info, machine_key
+from tests.invoke import benchruns
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 RUN_A, RUN_B = DATA / "run_a.json", DATA / "run_b.json"
 
 
-def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "benchruns", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+def cli(*args, cwd=ROOT, process=False):
+    return benchruns(*args, cwd=cwd, process=process)
 
 
 def load(path=RUN_A):
@@ -61,7 +67,7 @@ def assert_bad(result, *words):
 
 
 def test_missing_path(tmp_path):
-    assert_bad(cli("compare", "--base", tmp_path / "nope.json", "--cand", RUN_A), "nope.json", "no such file")
+    assert_bad(cli("compare", "--base", tmp_path / "nope.json", "--cand", RUN_A, process=True), "nope.json", "no such file")
 
 
 def test_empty_results_folder(tmp_path):
@@ -327,7 +333,7 @@ def test_diff_reports_fields_and_sorted_changes(tmp_path):
 
 def test_every_command_has_help():
     for command in ("compare", "gate", "diff", "ab", "history", "baseline"):
-        result = cli(command, "--help")
+        result = cli(command, "--help", process=True)
         assert result.returncode == 0 and "usage" in result.stdout, command
 
 
@@ -362,7 +368,7 @@ def test_speed_300_benchmarks(tmp_path):
     three = ["--base", a, "--base", c, "--base", d, "--cand", b]
     for command in (["compare", *three], ["gate", *three], ["diff", a, b]):
         start = time.perf_counter()
-        result = cli(*command)
+        result = cli(*command, process=True)  # what a user waits for: the interpreter's start-up included
         timings[command[0]] = time.perf_counter() - start
         assert result.returncode in (0, 1), result.stderr
     print("wall seconds for 300 benchmarks x 100 rounds:", {k: round(v, 2) for k, v in timings.items()})

@@ -9,8 +9,6 @@ newer disturbed full run beside an older quiet one; one carries hostile names.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -18,6 +16,7 @@ import pytest
 
 from benchruns import fleet as F
 from tests.test_report import crafted_run, load_record
+from tests.invoke import benchruns
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_KEY = "evil<img src=x onerror=alert(1)>&key"
@@ -45,8 +44,7 @@ def write_run(folder: Path, name: str, *, cpu="Crafted CPU", profile="full", loa
 
 
 def fleet_cli(*args):
-    return subprocess.run([sys.executable, "-m", "benchruns", "fleet", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return benchruns("fleet", *args)  # in this process (tests/invoke.py)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +172,14 @@ def test_fleet_renders_in_headless_chromium(built):
         assert browser.evaluate("document.getElementById('claim-3') !== null")
 
 
-def test_markdown_and_json_on_stdout(built, tmp_path):
+@pytest.fixture
+def no_plots(monkeypatch):
+    """Per-machine report plots drawn as names only: the built fleet (and Chromium) checks the plots; the
+    tests that use this check what fleet prints or tables, and each plotted fleet costs about 5 s."""
+    monkeypatch.setattr("benchruns.report_plots.draw", lambda spec, out, name: name)
+
+
+def test_markdown_and_json_on_stdout(built, tmp_path, no_plots):
     out, _, _ = built
     results = out.parent / "results"
     md = fleet_cli("--results-dir", results, "--out", tmp_path / "o", "--format", "md")
@@ -184,7 +189,7 @@ def test_markdown_and_json_on_stdout(built, tmp_path):
     assert js.returncode == 0 and json.loads(js.stdout)["claims"][2]["differ"] is True
 
 
-def test_the_matrix_as_a_docs_table(built, tmp_path):
+def test_the_matrix_as_a_docs_table(built, tmp_path, no_plots):
     out, _, _ = built
     results = out.parent / "results"
     table = tmp_path / "fleet_matrix.json"

@@ -15,6 +15,7 @@ import numpy as np
 
 from benchruns.studies import noisestudy
 from benchruns.config import Thresholds
+from tests.invoke import benchruns
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"schema": 1, "available": True, "other_cores": 0.01, "steal_cores": 0.0, "disturbed": False, "why": ""}
@@ -112,8 +113,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
                        (["--tables", str(tmp_path / "x.json")], "not a noise-study record"),
                        (["--tables", str(tmp_path / "missing.json")], "not a noise-study record"),
                        (["--out", str(tmp_path / "x.json")], "exists")):
-        proc = subprocess.run([sys.executable, "-m", "benchruns", "noise-study", *args], cwd=ROOT,
-                              capture_output=True, text=True)
+        # in this process but the first (tests/invoke.py: a fresh interpreter is 0.9 s of imports a call)
+        proc = benchruns("noise-study", *args, process=args[0] == "--designs")
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and word in lines[0], (args, proc.stderr)
         assert "Traceback" not in proc.stderr

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -33,6 +31,7 @@ import pytest
 from benchruns import claims as C
 from benchruns.claims import Benches, judge
 from benchruns.runs import Bench, Run, load_run
+from tests.invoke import benchruns
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
@@ -150,8 +149,7 @@ def item(median, noise=0.01, rounds=40, seed=0, name="x") -> C.Item:
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "benchruns", "report", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True)
+    return benchruns("report", *args)  # in this process (tests/invoke.py)
 
 
 # --- the decision rule -------------------------------------------------------------------------

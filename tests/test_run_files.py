@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 
 from benchruns import storage
 from benchruns.runs import load_run
+from tests.invoke import benchruns
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -27,8 +26,7 @@ KEY = "demo-cpu-0000aaaa"
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "benchruns", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    return benchruns(*args)  # in this process (tests/invoke.py)
 
 
 def gz(path: Path, target: Path) -> Path:
