@@ -241,7 +241,9 @@ def start_worker(side: str, python: str, cwd: Path, cmd: list[str], plugin_dir: 
                  cpus: set[int] | None = None, interleave: bool = False) -> Worker:
     go_r, go_w = os.pipe()
     done_r, done_w = os.pipe()
-    env = dict(os.environ)
+    # A worker is a pytest session of its own: started from inside a pytest-xdist worker (a test), it would
+    # inherit PYTEST_XDIST_WORKER, and pytest-benchmark would switch timing off.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTEST_CURRENT_TEST"}
     env["BENCHRUNS_AB_INTERLEAVE"] = "1" if interleave else "0"
     env["PYTHONPATH"] = os.pathsep.join([str(plugin_dir)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["BENCHRUNS_AB_GO_FD"], env["BENCHRUNS_AB_DONE_FD"] = str(go_r), str(done_w)

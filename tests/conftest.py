@@ -14,11 +14,17 @@ from __future__ import annotations
 import pytest
 
 # module -> why all of its tests run on their own
-SERIAL_MODULES = {
-    "test_benchruns_ab.py": "worker pairs take timed turns pinned to cores and judge the load they saw",
-}
+SERIAL_MODULES: dict[str, str] = {}
 # "module::test" -> why that test runs on its own
 SERIAL_TESTS = {
+    # ab's jobs that judge a verdict or the load their pairs saw; its protocol, clean-up and bad-input
+    # tests (turn order, pinning, hung and crashed workers) hold beside other tests and run in parallel
+    "test_benchruns_ab.py::test_a_real_slowdown_in_the_working_tree_fails_the_gate": "an A/B verdict on timings",
+    "test_benchruns_ab.py::test_interleave_catches_a_real_slowdown_and_tags_single_rounds": "an A/B verdict on timings",
+    "test_benchruns_ab.py::test_interleave_error_in_one_side_is_reported_and_the_rest_judged": "an A/A verdict",
+    "test_benchruns_ab.py::test_a_pair_disturbed_by_another_process_gives_no_verdict": "a busy loop, and a load meter",
+    "test_benchruns_ab.py::test_pytest_args_reach_the_workers_when_pairs_may_be_replaced": "replaces disturbed pairs",
+    "test_benchruns_ab.py::test_two_lanes_run_pairs_at_once_each_pair_alone_on_its_core": "busy lanes, a load meter",
     "test_benchruns_cli.py::test_speed_300_benchmarks": "a wall-time bound",
     "test_load.py::test_a_busy_process_outside_the_tree_is_other_and_named": "a busy loop, and a load meter",
     "test_load.py::test_work_of_the_tree_and_its_children_is_its_own": "a busy loop, and a load meter",
