@@ -816,6 +816,9 @@ def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
+KINDS_FILE = "kinds.json"  # in a --keep folder: each benchmark's measurement kind, as ab judged it
+
+
 def keep_files(tmp: Path, keep: str | None) -> None:
     """Copy the workers' run JSON and logs to ``keep`` (never into results/: they are A/B material)."""
     if not keep:
@@ -896,6 +899,8 @@ def main(args) -> int:
               f"({why}); run again on a quiet machine" + (" (--strict: exit 2)" if strict else ""))
         return 2 if strict else 0
     kinds = measurement_kinds(used) if job.design == "interleave" else None
+    if kinds is not None and getattr(args, "keep", None):  # ab-aa judges kept pairs by the same strata
+        (Path(args.keep) / KINDS_FILE).write_text(json.dumps({"kinds": kinds}, indent=1) + "\n", encoding="utf-8")
     cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
                         paired=True, base_label=label_a, cand_label=label_b, strata=kinds)
     if kinds is not None:

@@ -64,12 +64,29 @@ def test_aa_subjobs_rarely_fail_and_a_real_slowdown_fails_every_one(tmp_path, ca
     (["ab-aa", "{tmp}/aa", "--pairs", "2"], "at least 3 pairs"),
     (["ab-aa", "{tmp}/aa", "--pairs", "four"], "bad --pairs value"),
     (["ab-aa", "{tmp}/aa", "--out", "{tmp}/taken.json"], "exists; nothing is overwritten"),
+    (["ab-aa", "{tmp}/badkinds"], "not ab's kinds file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     kept_job(tmp_path / "aa", 3)
     kept_job(tmp_path / "two", 2)
+    (kept_job(tmp_path / "badkinds", 3) / "kinds.json").write_text('{"kinds": {"x": "sometimes"}}')
     (tmp_path / "taken.json").write_text("keep me")
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert (tmp_path / "taken.json").read_text() == "keep me"
+
+
+def test_the_kinds_ab_kept_decide_the_strata_over_the_rounds_rule(tmp_path):
+    from benchruns.studies import abjobs
+
+    folder = kept_job(tmp_path / "aa", 3)
+    pairs = abjobs.kept_pairs(folder)
+    names, _, inferred, _, _ = abjobs.pair_matrix(pairs, abjobs.kept_kinds(folder))
+    assert inferred == ["interleaved" if int(n.split("[")[1][:-1]) < 12 else "per process" for n in names]
+    # ab's own record wins where it exists (here it says one interleaved case was judged per process)
+    one = "benches/test_x.py::test_case[0]"
+    (folder / "kinds.json").write_text(json.dumps({"kinds": {one: "per process"}}))
+    names, _, kinds, _, _ = abjobs.pair_matrix(pairs, abjobs.kept_kinds(folder))
+    assert [k for n, k in zip(names, kinds) if n == one] == ["per process"]
+    assert sum(a != b for a, b in zip(kinds, inferred)) == 1

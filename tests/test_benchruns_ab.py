@@ -368,8 +368,13 @@ def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, mon
     bench = repo / "benches" / "test_t.py"
     bench.write_text(bench.read_text().replace("benchmark(_work, 0.002)", "benchmark(_work, 0.003)"))
     monkeypatch.chdir(repo)
-    assert ab.main(args(format="json", design="interleave", turn_time=0.05, round_time=0.001, threads=1)) == 1
+    keep = tmp_path / "kept"
+    assert ab.main(args(format="json", design="interleave", turn_time=0.05, round_time=0.001, threads=1,
+                        keep=str(keep))) == 1
     text = capsys.readouterr().out
+    kinds = json.loads((keep / ab.KINDS_FILE).read_text())["kinds"]  # for ab-aa: the strata as ab judged them
+    assert {n.split("::")[-1]: k for n, k in kinds.items()} == {"test_rounds": "interleaved",
+                                                               "test_single_round": "per process"}
     doc = json.loads(text[: text.rindex("}") + 1])
     verdicts = {b["name"]: b["verdict"] for b in doc["benchmarks"]}
     assert verdicts["test_rounds"] == "slower" and not doc["passed"]

@@ -124,13 +124,29 @@ def kept_pairs(folder: Path) -> list[tuple]:
     return pairs
 
 
-def pair_matrix(pairs: list[tuple]):
+def kept_kinds(folder: Path) -> dict[str, str] | None:
+    """The measurement kinds ab wrote into a kept folder (ab.KINDS_FILE), or None for older folders."""
+    from ..ab import KINDS_FILE
+
+    path = folder / KINDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        kinds = json.loads(path.read_text(encoding="utf-8"))["kinds"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{path}: not ab's kinds file ({exc})") from None
+    if not isinstance(kinds, dict) or not all(v in ("interleaved", "per process") for v in kinds.values()):
+        raise BadInput(f"{path}: not ab's kinds file (kinds must map names to 'interleaved' or 'per process')")
+    return kinds
+
+
+def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
     """(names, groups, kinds, log A medians, log B medians): benchmarks every pair ran, rows by name.
 
-    Kind: "interleaved" where both sides of every pair ran at least ab.MIN_ROUNDS timing rounds, else
-    "per process" (single-round cases, first calls): the strata of the verdict's variance prior. (ab
-    itself knows which tests it interleaved, ab.measurement_kinds; a kept folder does not say, and
-    the rounds tell the same apart.)"""
+    Kind, the strata of the verdict's variance prior: as ab judged it (``known``: the kept folder's
+    kinds.json, ab.measurement_kinds), or, for folders kept before ab wrote it, "interleaved" where
+    both sides of every pair ran at least ab.MIN_ROUNDS timing rounds, else "per process"
+    (single-round cases, first calls); on every folder that has both, the two agree."""
     import numpy as np
 
     from ..ab import MIN_ROUNDS
@@ -139,8 +155,9 @@ def pair_matrix(pairs: list[tuple]):
     if not names:
         raise BadInput("the kept pairs share no benchmark")
     first = pairs[0][1].benchmarks
-    kinds = ["interleaved" if all(min(a.benchmarks[n].rounds, b.benchmarks[n].rounds) >= MIN_ROUNDS
-                                  for a, b in pairs) else "per process" for n in names]
+    kinds = [(known or {}).get(n) or ("interleaved" if all(min(a.benchmarks[n].rounds, b.benchmarks[n].rounds)
+                                                           >= MIN_ROUNDS for a, b in pairs) else "per process")
+             for n in names]
     base = np.log([[a.benchmarks[n].median for a, _ in pairs] for n in names])
     cand = np.log([[b.benchmarks[n].median for _, b in pairs] for n in names])
     return names, [first[n].group for n in names], kinds, base, cand
@@ -170,7 +187,7 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
         # the workers' own load records see each other; the coordinator's record says what else ran
         record = Path(folder) / "record.json"
         loads += read(record)["loads"] if record.is_file() else [None]
-        names, groups, kinds, base, cand = pair_matrix(pairs)
+        names, groups, kinds, base, cand = pair_matrix(pairs, kept_kinds(Path(folder)))
         limits = np.array([thresholds(g) for g in groups])
         steady = np.array(["test_steady_state" in n for n in names])
         sources.append(f"{Path(folder).name} ({len(pairs)} pairs, {len(names)} benchmarks)")
