@@ -85,7 +85,8 @@ def test_worker_environments_name_only_loopback():
 def test_launch_retries_with_new_ports_when_a_port_was_taken(monkeypatch):
     seen = []
 
-    def fake_run(argvs, envs, timeout_s, prefix=None):
+    def fake_run(argvs, envs, timeout_s, prefix=None, private_tmp=False):
+        assert not private_tmp  # torch's workers keep the shared temporary folder (inductor's cache)
         seen.append(envs[0]["MASTER_PORT"])
         if len(seen) == 1:
             raise launcher.WorkerFailure("worker 0 ... RuntimeError: Address already in use")
@@ -97,6 +98,25 @@ def test_launch_retries_with_new_ports_when_a_port_was_taken(monkeypatch):
     monkeypatch.setattr(launcher, "run_workers", lambda *a, **k: (_ for _ in ()).throw(launcher.WorkerFailure("boom")))
     with pytest.raises(launcher.WorkerFailure, match="boom"):  # any other failure is not retried
         launcher.launch("torch", 2, ["true"], 5)
+
+
+def test_tensorflow_workers_leave_nothing_in_the_shared_temporary_folder(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(launcher, "run_workers", lambda *a, **k: asked.append(k["private_tmp"]) or "finished")
+    assert launcher.launch("tensorflow", 2, ["true"], 5) == "finished" and asked == [True]
+    monkeypatch.undo()
+    # a worker that leaves a temporary file and exits as worker.py does (os._exit: no atexit hook runs)
+    code = ("import os, tempfile; fd, path = tempfile.mkstemp(prefix='left-'); "
+            "open(os.path.join(os.environ['TFPT_WORKDIR'], 'path-' + os.environ['TFPT_RANK']), 'w').write(path); "
+            "os._exit(0)")
+    work = tmp_path / "work"
+    work.mkdir()
+    done = launcher.run_workers([[sys.executable, "-c", code]] * 2, [{}] * 2, timeout_s=30, workdir=work,
+                                private_tmp=True)
+    left = [Path((work / f"path-{r}").read_text()) for r in range(2)]
+    assert all(p.is_file() and p.parent == work / "tmp" for p in left)
+    done.cleanup()
+    assert not any(p.exists() for p in left)
 
 
 def test_crashed_worker_fails_with_its_stderr_tail_and_kills_its_sibling(tmp_path):

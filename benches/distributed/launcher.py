@@ -120,13 +120,15 @@ def _kill_all(procs) -> None:
 
 
 def run_workers(argvs: list[list[str]], envs: list[dict[str, str]], timeout_s: float,
-                workdir: Path | None = None, prefix: list[str] | None = None) -> Finished:
+                workdir: Path | None = None, prefix: list[str] | None = None, private_tmp: bool = False) -> Finished:
     """Run one process per rank to completion; raise ``WorkerFailure`` if any fails or hangs.
 
     ``argvs[rank]`` is the command, ``envs[rank]`` is added to this process's environment
     (plus ``TFPT_WORKDIR`` and ``TFPT_RANK``), ``prefix`` wraps every command (e.g.
     ``ip netns exec NAME``). ``timeout_s`` bounds each worker's whole life. Workers run
     in ``workdir`` (a fresh temporary folder when None), where they write ``out-<rank>.json``.
+    ``private_tmp``: the workers' TMPDIR is ``workdir/tmp``, gone with ``cleanup()``: what they leave
+    in their temporary folder on the way out (``os._exit`` runs no atexit hook) goes with it.
     """
     own_dir = workdir is None
     workdir = Path(workdir or tempfile.mkdtemp(prefix="tfpt-dist-"))
@@ -138,6 +140,9 @@ def run_workers(argvs: list[list[str]], envs: list[dict[str, str]], timeout_s: f
         for rank, (argv, extra) in enumerate(zip(argvs, envs)):
             path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
             env = {**os.environ, **extra, "PYTHONPATH": path, "TFPT_WORKDIR": str(workdir), "TFPT_RANK": str(rank)}
+            if private_tmp:
+                (workdir / "tmp").mkdir(exist_ok=True)
+                env["TMPDIR"] = str(workdir / "tmp")
             out = open(workdir / f"stdout-{rank}.txt", "wb")
             err = open(workdir / f"stderr-{rank}.txt", "wb")
             files += [out, err]
@@ -187,7 +192,11 @@ def launch(framework: str, workers: int, worker_argv: list[str], timeout_s: floa
             envs = [tf_env(r, ports) for r in range(workers)]
         envs = [{**e, **(env or {})} for e in envs]
         try:
-            return run_workers([worker_argv] * workers, envs, timeout_s, prefix=prefix)
+            # TensorFlow's autograph writes a source file per converted function into the temporary folder
+            # and deletes them in an atexit hook, which the workers' os._exit skips (worker.py): ten files
+            # a launch were left in /tmp. Torch keeps the shared one: inductor's cache lives there.
+            return run_workers([worker_argv] * workers, envs, timeout_s, prefix=prefix,
+                               private_tmp=framework == "tensorflow")
         except WorkerFailure as exc:
             if attempt < PORT_RETRIES and "ddress already in use" in str(exc):
                 continue
