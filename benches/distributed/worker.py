@@ -106,9 +106,10 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(workdir, f"out-{rank_env}.json"), "w") as f:
         json.dump(out, f)
     dp.shutdown()
-    if spec["framework"] == "tensorflow":
+    if spec["framework"] == "tensorflow" and world > 1:
         # TF's ring collectives are pull-based: a worker whose last all-reduce finished may still be
         # serving a buffer its peer has yet to fetch; leaving at once resets that peer's connection.
+        # (A single worker has no peer to serve.)
         time.sleep(TF_EXIT_GRACE_S)
     sys.stdout.flush()
     sys.stderr.flush()
