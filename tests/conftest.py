@@ -25,6 +25,8 @@ SERIAL_TESTS = {
     "test_benchruns_ab.py::test_a_pair_disturbed_by_another_process_gives_no_verdict": "a busy loop, and a load meter",
     "test_benchruns_ab.py::test_pytest_args_reach_the_workers_when_pairs_may_be_replaced": "replaces disturbed pairs",
     "test_benchruns_ab.py::test_two_lanes_run_pairs_at_once_each_pair_alone_on_its_core": "busy lanes, a load meter",
+    "test_benchruns_ab.py::test_ctrl_c_during_a_two_lane_job_leaves_no_process_and_no_worktree":
+        "signals and process deadlines",
     "test_benchruns_cli.py::test_speed_300_benchmarks": "a wall-time bound",
     "test_load.py::test_a_busy_process_outside_the_tree_is_other_and_named": "a busy loop, and a load meter",
     "test_load.py::test_work_of_the_tree_and_its_children_is_its_own": "a busy loop, and a load meter",

@@ -490,3 +490,38 @@ def test_a_hung_worker_in_one_lane_stops_every_lane_and_leaves_no_process(tmp_pa
         ab.execute(sides, 4, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")
+def test_ctrl_c_during_a_two_lane_job_leaves_no_process_and_no_worktree(tmp_path):
+    import signal
+    import time
+
+    repo = interleave_project(tmp_path / "repo", sleep=0.05)  # slow rounds: the job is mid-way when stopped
+    rounds_log = tmp_path / "rounds.log"
+    ab_tmp = tmp_path / "abtmp"  # ab's temporary folder, so that only this job's processes are looked for
+    ab_tmp.mkdir()
+    env = {**os.environ, "AB_ROUNDS": str(rounds_log), "TMPDIR": str(ab_tmp),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    job = subprocess.Popen([sys.executable, "-m", "benchruns", "ab", "--base-ref=HEAD", "--repeat=4", "--lanes=2",
+                            "--turn-time=5", "--no-config"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until both lanes' workers are in their rounds
+            pids = {line.split()[0] for line in rounds_log.read_text().splitlines()} if rounds_log.exists() else set()
+            if len(pids) >= 4:
+                break
+            time.sleep(0.1)
+        assert len(pids) >= 4, "the two lanes never started their rounds"
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids)  # both pairs' workers are running
+        job.send_signal(signal.SIGINT)
+        _, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 130 and "benchruns ab: interrupted" in err and "Traceback" not in err, err
+    left = subprocess.run(["pgrep", "-f", str(ab_tmp)], capture_output=True, text=True).stdout.split()
+    assert left == []
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in pids)
+    assert len(worktrees(repo)) == 1  # both temporary worktrees removed
