@@ -61,6 +61,7 @@ import numpy as np
 
 from . import compare, gate
 from . import load as machine_load
+from .durations import minutes_text
 from .runs import BadInput, Run, load_run
 
 DESIGNS = ("interleave", "alternate", "duet")
@@ -918,5 +919,5 @@ def main(args) -> int:
     if getattr(args, "record", None):
         write_record(Path(args.record), args, cmp, code, wall, pairs, used, job)
     print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), {job.describe()}; "
-          f"wall time {int(wall // 60)} min {wall % 60:04.1f} s", flush=True)
+          f"wall time {minutes_text(wall)}", flush=True)
     return code

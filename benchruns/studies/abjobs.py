@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..durations import minutes_text
 from ..runs import BadInput
 
 
@@ -60,7 +61,7 @@ def table(records: list[tuple[str, dict]], source: str) -> dict:
                      f"{r['gateable']} of {r['benchmarks']}", "inf" if mde is None else f"{100 * mde:.0f}%",
                      steady_mde(r),
                      f"{r['pairs']} ({r['disturbed_pairs']} disturbed, replaced)",
-                     f"{int(r['wall_s'] // 60)} min {r['wall_s'] % 60:02.0f} s"])
+                     minutes_text(r['wall_s'], 0)])
     return {"source": source,
             "machine": f"{machine.get('cpu_model')}, {machine.get('cpu_count')} cores, {machine.get('threads')} threads",
             "commit": ", ".join(commits), "load": "undisturbed" if quiet else "disturbed",

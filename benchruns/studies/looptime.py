@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from .. import load as machine_load
+from ..durations import minutes_text
 from ..argparsing import Parser
 from ..runs import BadInput
 from .figures import ROOT, commit, load_of, measured_child, source_text, table_doc, this_machine, write_table
@@ -37,7 +38,7 @@ PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s")
 
 
 def minutes(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+    return minutes_text(seconds)
 
 
 def pytest_counts(output: str) -> str:

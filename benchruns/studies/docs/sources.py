@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...durations import minutes_text
 from ...runs import BadInput, Run, load_run
 from .blocks import Block, relative
 
@@ -163,4 +164,4 @@ def _size(nbytes) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+    return minutes_text(seconds)
