@@ -52,6 +52,7 @@ def test_aa_subjobs_rarely_fail_and_a_real_slowdown_fails_every_one(tmp_path, ca
     assert all(float(r[4].rstrip("%")) <= 20 for r in doc["rows"])  # an A/A sub-job fails rarely
     # a 1% spread between pairs is gateable at 10% with 4 pairs: the robust prior says so
     assert float(rows[(4, "robust")][6].rstrip("%")) < 10
+    assert rows[(4, "robust")][7] == "–"  # these kept jobs hold no steady-state benchmark: a dash, not "nan%"
     slow = kept_job(tmp_path / "slow", 6, slower={"test_case[3]": 1.3}, seed=2)
     assert main(["ab-aa", str(slow), "--pairs", "4", "--no-config"]) == 0
     printed = capsys.readouterr().out

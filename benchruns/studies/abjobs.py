@@ -9,6 +9,8 @@ disturbed pair among those judged, or a record that is not an ab record, is refu
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from pathlib import Path
 
 from ..durations import minutes_text
@@ -210,7 +212,7 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
                     steady_mdes.append(float(np.median(tested.mde[steady])) if steady.any() else float("nan"))
                 rows.append([Path(folder).name, size, prior, len(combos), f"{100 * failed / len(combos):.1f}%",
                              f"{100 * float(np.median(gateable)):.0f}%", f"{100 * float(np.median(mdes)):.1f}%",
-                             f"{100 * float(np.nanmedian(steady_mdes)):.1f}%"])
+                             _percent_or_dash(steady_mdes)])
     return {"columns": ["kept job", "pairs per job", "variance prior", "jobs", "A/A jobs failing",
                         "gateable at threshold (median job)", "median MDE", "median MDE, steady state"],
             "rows": rows, "kept": sources, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
@@ -239,3 +241,9 @@ def main_aa(args) -> int:
     if out is not None:
         out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 0
+
+
+def _percent_or_dash(values: list[float]) -> str:
+    """The median in percent; "–" when no job had a steady-state benchmark (all NaN)."""
+    finite = sorted(v for v in values if math.isfinite(v))
+    return f"{100 * statistics.median(finite):.1f}%" if finite else "–"
