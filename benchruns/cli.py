@@ -30,16 +30,6 @@ def _alpha(text):
     return value
 
 
-def _lookback(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --lookback value {text!r}: a whole number of runs such as 10") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"bad --lookback value {text!r}: at least 1")
-    return value
-
-
 def _seconds(option: str, most: float, unit: str, example: str):
     """An argparse type: seconds above 0 and at most ``most``, with one line naming ``option`` otherwise."""
     def parse(text):
@@ -57,26 +47,26 @@ _turn_time = _seconds("--turn-time", 60, "seconds", "0.3")
 _round_time = _seconds("--round-time", 1, "second", "0.001")
 
 
+def _whole_number(option: str, expected: str):
+    """An argparse type: a whole number of at least 1; ``expected`` says what was wanted, in the one line."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad {option} value {text!r}: {expected}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"bad {option} value {text!r}: at least 1")
+        return value
+    return parse
+
+
+_lookback = _whole_number("--lookback", "a whole number of runs such as 10")
+_lanes = _whole_number("--lanes", "a whole number such as 1 or 2")
+_thread_count = _whole_number("--threads", "a whole number such as 1, or 'suite'")
+
+
 def _threads(text):
-    if text == "suite":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --threads value {text!r}: a whole number such as 1, or 'suite'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"bad --threads value {text!r}: at least 1")
-    return value
-
-
-def _lanes(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --lanes value {text!r}: a whole number such as 1 or 2") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"bad --lanes value {text!r}: at least 1")
-    return value
+    return text if text == "suite" else _thread_count(text)
 
 
 def _pair_options(p, results=True):

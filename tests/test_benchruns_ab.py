@@ -412,7 +412,12 @@ def test_interleave_error_in_one_side_is_reported_and_the_rest_judged(tmp_path, 
     assert "side B: benches/test_t.py::test_rounds raised during its timing rounds" in text
 
 
-def test_interleave_hung_mid_round_fails_the_job_and_leaves_no_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lanes, pairs", [
+    (1, 2),
+    pytest.param(2, 4, marks=pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")),
+])
+def test_a_worker_hung_mid_round_fails_the_job_stops_every_lane_and_leaves_no_process(tmp_path, monkeypatch,
+                                                                                      lanes, pairs):
     repo = interleave_project(tmp_path / "repo")
     monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
     bench = repo / "benches" / "test_t.py"
@@ -422,9 +427,10 @@ def test_interleave_hung_mid_round_fails_the_job_and_leaves_no_process(tmp_path,
         "        time.sleep(60 if len(n) > 10 else 0.002)\n\n    benchmark(hangs)"))
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
-    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1)
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=lanes)
+    assert job.lanes == lanes
     with pytest.raises(ab.WorkerFailed, match="hung"):
-        ab.execute(sides, 2, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
+        ab.execute(sides, pairs, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []
 
@@ -472,24 +478,6 @@ def test_more_lanes_than_cores_fall_back_in_one_line(capsys):
     assert job.lanes == n and f"{n + 1} lanes asked" in job.note
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"running {n} lane(s)" in err[0]
-
-
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")
-def test_a_hung_worker_in_one_lane_stops_every_lane_and_leaves_no_process(tmp_path, monkeypatch):
-    repo = interleave_project(tmp_path / "repo")
-    monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
-    bench = repo / "benches" / "test_t.py"
-    bench.write_text(bench.read_text().replace(
-        "def test_rounds(benchmark):\n    benchmark(_work, 0.002)",
-        "def test_rounds(benchmark):\n    n = []\n\n    def hangs():\n        n.append(1)\n"
-        "        time.sleep(60 if len(n) > 10 else 0.002)\n\n    benchmark(hangs)"))
-    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
-    (tmp_path / "t").mkdir()
-    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=2)
-    with pytest.raises(ab.WorkerFailed, match="hung"):
-        ab.execute(sides, 4, "quick", "", tmp_path / "t", turn_timeout=3, log=lambda m: None, reruns=0, job=job)
-    left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
-    assert [pid for pid in left if int(pid) != os.getpid()] == []
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two lanes need two cores")
