@@ -344,8 +344,7 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
     try:
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
-            own = {workers[s].proc.pid for s in sides}
-            with meter.measuring(own) if meter else contextlib.nullcontext():
+            with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
                 for side in sides:
                     os.write(workers[side].go, b"go\n")
                 for side in sides:
@@ -541,14 +540,18 @@ class Plan:
     turn_time: float  # alternate/duet: seconds of rounds per turn; interleave: seconds of rounds per side
     round_time: float | None  # interleave: a round lasts at least this long (pytest-benchmark's min time)
     threads: int | None  # --threads for both workers; None: the suite's own setting
-    worker_cpus: set[int] | None  # both workers pinned here (interleave, lane 1); duet pins per side
     coordinator_cpus: set[int] | None  # the coordinator keeps off the workers' core when there is another
     note: str  # one line for the table: threads and pinning as they were used, and any fallback
-    lane_cpus: list[set[int]] = field(default_factory=list)  # interleave: one CPU set per lane (pairs at once)
+    lane_cpus: list[set[int]] = field(default_factory=list)  # interleave, pinned: one CPU set per lane (pairs at once)
 
     @property
     def lanes(self) -> int:
         return max(len(self.lane_cpus), 1)
+
+    @property
+    def worker_cpus(self) -> set[int] | None:
+        """Where the first lane's pair runs (both workers pinned together); None: unpinned. Duet pins per side."""
+        return self.lane_cpus[0] if self.lane_cpus else None
 
     def describe(self) -> str:
         if self.design == "interleave":
@@ -568,26 +571,26 @@ def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_tim
     turn_time = turn_time if turn_time is not None else DEFAULT_TURN_TIMES[design]
     if design == "duet":
         half = max(len(cores) // 2, 1)
-        return Plan(design, turn_time, None, half, None, None, f"{half} thread(s) per side, each on its own half of the cores")
+        return Plan(design, turn_time, None, half, None, f"{half} thread(s) per side, each on its own half of the cores")
     if design == "alternate":
         n = None if threads in (None, "suite") else int(threads)
-        return Plan(design, turn_time, None, n, None, None,
+        return Plan(design, turn_time, None, n, None,
                     f"{n} thread(s)" if n else "the suite's threads" + ", unpinned")
     round_time = round_time if round_time is not None else DEFAULT_ROUND_TIME
     if threads == "suite":
-        return Plan(design, turn_time, round_time, None, None, None, "the suite's threads, both workers unpinned")
+        return Plan(design, turn_time, round_time, None, None, "the suite's threads, both workers unpinned")
     n = int(threads) if threads is not None else DEFAULT_INTERLEAVE_THREADS
     if n > len(cores):
         note = (f"{n} thread(s) asked, {len(cores)} CPU(s) available: pinning not possible, "
                 f"workers unpinned with {n} thread(s)")
         print(f"ab: {note}", file=sys.stderr)
-        return Plan(design, turn_time, round_time, n, None, None, note)
+        return Plan(design, turn_time, round_time, n, None, note)
     try:  # a container may forbid it: then say so and run unpinned
         os.sched_setaffinity(0, os.sched_getaffinity(0))
     except OSError as exc:
         note = f"CPU pinning not allowed ({exc.strerror}): workers unpinned with {n} thread(s)"
         print(f"ab: {note}", file=sys.stderr)
-        return Plan(design, turn_time, round_time, n, None, None, note)
+        return Plan(design, turn_time, round_time, n, None, note)
     fits = len(cores) // n
     fallback = ""
     if lanes is None:
@@ -604,7 +607,7 @@ def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_tim
         note = f"{n} thread(s), both workers pinned to {where}"
     else:
         note = f"{n} thread(s); {lanes} pairs at once, each pair's workers pinned together, to {where}"
-    return Plan(design, turn_time, round_time, n, lane_cpus[0], rest or None, note + fallback, lane_cpus)
+    return Plan(design, turn_time, round_time, n, rest or None, note + fallback, lane_cpus)
 
 
 @contextlib.contextmanager

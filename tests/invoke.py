@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,14 +26,9 @@ def benchruns(*args, cwd=ROOT, process: bool = False, timeout: float | None = No
     from benchruns.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(argv)
-            except SystemExit as exc:  # argparse's usage errors, as the process would exit
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    finally:
-        os.chdir(here)
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors, as the process would exit
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return subprocess.CompletedProcess(["benchruns", *argv], code, out.getvalue(), err.getvalue())

@@ -137,12 +137,14 @@ def run_workers(argvs: list[list[str]], envs: list[dict[str, str]], timeout_s: f
     launched_at = time.time()
     deadline = time.monotonic() + timeout_s
     try:
+        tmp_env = {}
+        if private_tmp:
+            (workdir / "tmp").mkdir(exist_ok=True)
+            tmp_env = {"TMPDIR": str(workdir / "tmp")}
         for rank, (argv, extra) in enumerate(zip(argvs, envs)):
             path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-            env = {**os.environ, **extra, "PYTHONPATH": path, "TFPT_WORKDIR": str(workdir), "TFPT_RANK": str(rank)}
-            if private_tmp:
-                (workdir / "tmp").mkdir(exist_ok=True)
-                env["TMPDIR"] = str(workdir / "tmp")
+            env = {**os.environ, **extra, **tmp_env, "PYTHONPATH": path, "TFPT_WORKDIR": str(workdir),
+                   "TFPT_RANK": str(rank)}
             out = open(workdir / f"stdout-{rank}.txt", "wb")
             err = open(workdir / f"stderr-{rank}.txt", "wb")
             files += [out, err]

@@ -245,5 +245,5 @@ def main_aa(args) -> int:
 
 def _percent_or_dash(values: list[float]) -> str:
     """The median in percent; "–" when no job had a steady-state benchmark (all NaN)."""
-    finite = sorted(v for v in values if math.isfinite(v))
+    finite = [v for v in values if math.isfinite(v)]
     return f"{100 * statistics.median(finite):.1f}%" if finite else "–"
