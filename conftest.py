@@ -373,19 +373,28 @@ def pytest_runtest_call(item):
 
 
 @pytest.hookimpl(tryfirst=True)
+def _is_xdist_controller(config) -> bool:
+    """The pytest-xdist process that hands tests to its workers and runs none itself."""
+    return (not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+            and getattr(config.option, "dist", "no") != "no")
+
+
 def pytest_configure(config):
     _parse_options(config)
-    _start_frameworks(config.tfpt["threads"])
-    # TorchScript is deprecated since torch 2.13; we keep it as a labelled legacy mode.
-    warnings.filterwarnings("ignore", message=r".*TorchScript.*", category=DeprecationWarning)
-    if config.getoption("save_run"):
+    if config.getoption("save_run"):  # bad options stop the run before seconds of framework imports
         if config.getoption("benchmark_json"):
             _usage_exit("--save-run and --benchmark-json both name an output; give one")
         incoming = _writable_folder(Path(config.getoption("results_dir")) / INCOMING)
         config.option.benchmark_json = str(incoming / f"{uuid.uuid4().hex}.json")
         config.tfpt["incoming"] = Path(config.option.benchmark_json)
+    if _is_xdist_controller(config):
+        import numpy  # the workers import the frameworks; here it would cost seconds before they start
 
-
+        _frameworks["numpy"] = numpy
+    else:
+        _start_frameworks(config.tfpt["threads"])
+    # TorchScript is deprecated since torch 2.13; we keep it as a labelled legacy mode.
+    warnings.filterwarnings("ignore", message=r".*TorchScript.*", category=DeprecationWarning)
     if not config.getoption("benchmark_disable", False):
         config.tfpt["load"] = load.LoadMeter()
 

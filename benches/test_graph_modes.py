@@ -15,8 +15,11 @@ ahead-of-time path). ``export-aoti`` is the ahead-of-time path for an exported p
 AOTInductor (``aoti_compile_and_package`` then ``aoti_load_package``), inference only. Its
 cold compile takes seconds to tens of seconds per model, so the smoke and quick profiles
 run it on one workload and batch. The batch dimension is exported dynamic (as torch's
-AOTInductor docs do), so the steady-state cases of one process compile each model once (a
-package cache) for every batch; its first-call case compiles cold, on its own.
+AOTInductor docs do), so one package serves every batch. The steady-state cases load it as
+AOTInductor is used, compiled once and loaded where it runs: from this process, else from a
+store inside inductor's cache folder keyed by what the package is made of (torch build,
+inductor config, CPU ISA, graph, weights), else compiled and stored; ``aoti_package`` in the
+record says which. Its first-call case compiles cold, on its own, in a fresh inductor folder.
 """
 
 from __future__ import annotations
@@ -120,7 +123,7 @@ def test_steady_state(measure, framework, mode, workload, pass_, batch, device):
         case.step,
         framework=framework, device=device, group=group_name(workload, pass_, batch, device),
         samples=batch, mode=mode, workload=workload, batch=batch, **{"pass": pass_},
-        legacy=mode == "script",
+        legacy=mode == "script", **case.provenance,
     )
     retraced = case.graph_count() - graphs_before
     assert retraced == 0, f"{framework} {mode} traced or compiled {retraced} new graph(s) during the timed phase"

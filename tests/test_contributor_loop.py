@@ -143,6 +143,52 @@ def test_ctrl_c_during_a_parallel_run_leaves_no_process(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+REPORT_IMPORTS = """
+import json, os, sys
+
+def pytest_sessionfinish(session):
+    role = session.config.workerinput["workerid"] if hasattr(session.config, "workerinput") else "controller"
+    with open(os.path.join(os.environ["IMPORTS_OUT"], role + ".json"), "w") as f:
+        json.dump({name: name in sys.modules for name in ("torch", "tensorflow")}, f)
+"""
+# Stand-ins for torch and tensorflow, so the test below costs no real import: any attribute, call or
+# assignment the suite's conftest makes on them works and does nothing.
+STAND_IN = """
+class _Anything:
+    def __call__(self, *args, **kwargs):
+        return self
+    def __getattr__(self, name):
+        return self
+    def __setattr__(self, name, value):
+        pass
+    def __iter__(self):
+        return iter(())
+
+def __getattr__(name):
+    return _Anything()
+"""
+
+
+def test_the_xdist_controller_leaves_the_frameworks_to_its_workers(tmp_path):
+    """Under pytest-xdist the controller runs no test, so it does not import torch and TensorFlow (seconds
+    each, before any worker starts); each worker still does, in the suite's conftest."""
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed here (requirements.txt pins it)")
+    plugin = tmp_path / "plugin"
+    for name in ("torch", "tensorflow"):
+        (plugin / name).mkdir(parents=True)
+        (plugin / name / "__init__.py").write_text(STAND_IN)
+    (plugin / "report_imports.py").write_text(REPORT_IMPORTS)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, IMPORTS_OUT=str(out), PYTHONPATH=os.pathsep.join([str(plugin), str(ROOT)]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_durations.py", "-n", "1", "-q",
+                           "-p", "no:cacheprovider", "-p", "report_imports"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    seen = {p.stem: json.loads(p.read_text()) for p in out.iterdir()}
+    assert seen == {"controller": {"torch": False, "tensorflow": False}, "gw0": {"torch": True, "tensorflow": True}}
+
+
 # --------------------------------------------------------------------------- the slowest tests
 
 

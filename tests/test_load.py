@@ -91,7 +91,9 @@ def test_a_saved_run_carries_its_load_record_and_per_benchmark_windows(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "benches/test_device_transfer.py", "--profile=smoke", "--device=cpu",
          "-k", "numpy", "-p", "no:cacheprovider", "-q", "--save-run", f"--results-dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        # a pytest started from an xdist worker inherits PYTEST_XDIST_*, and pytest-benchmark would not time
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     [saved] = list(tmp_path.glob("*/*.json"))
     doc = json.loads(saved.read_text())

@@ -7,7 +7,7 @@ Only specs.py is framework-free; import a runner only where its framework is pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .specs import WORKLOADS, Workload, make_batch, make_weights  # noqa: F401
@@ -25,10 +25,13 @@ class Case:
 
     ``step()`` runs one inference or training step on bound inputs and returns its
     output (the loss for training); ``graph_count()`` counts traces or compiles so far,
-    so a retrace or recompile during timing can be caught.
+    so a retrace or recompile during timing can be caught. ``provenance`` says where a
+    compiled artifact came from once the first step has run (``aoti_package``: compiled,
+    this process or store), for the run's record.
     """
 
     step: Callable[[], Any]
     graph_count: Callable[[], int]
     module: Any = None
     model: Any = None
+    provenance: dict = field(default_factory=dict)
