@@ -9,10 +9,12 @@ the smoke profile of benches/test_distributed.py (real torch and TensorFlow work
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -174,6 +176,43 @@ def test_no_orphans_when_the_coordinator_is_interrupted(tmp_path, sig):
         if coordinator.poll() is None:
             coordinator.kill()
             coordinator.wait()
+
+
+OWN_FOLDER_COORDINATOR = textwrap.dedent("""
+    import sys
+    from benches.distributed import launcher
+    launcher.run_workers([[sys.executable, "-c", sys.argv[1]]] * 2, [{}, {}], timeout_s=120)
+""")
+
+
+def test_a_killed_coordinators_folder_is_removed_by_the_next_launch(tmp_path, monkeypatch):
+    """A coordinator killed outright runs no clean-up, and its work folder (outputs, the TF workers' private
+    TMPDIR) stays; the next launch removes it, and leaves the folders of live coordinators alone."""
+    coordinator = subprocess.Popen([sys.executable, "-c", OWN_FOLDER_COORDINATOR, SLEEPER], cwd=ROOT,
+                                   env={**os.environ, "TMPDIR": str(tmp_path)}, preexec_fn=launcher.default_sigint)
+    try:
+        deadline = time.monotonic() + 20
+        while not list(tmp_path.glob("tfpt-dist-*/pid-*")):
+            assert time.monotonic() < deadline, "the coordinator never started its workers"
+            time.sleep(0.05)
+        [orphan] = list(tmp_path.glob(f"tfpt-dist-{coordinator.pid}-*"))
+        pids = wait_for_pids(orphan, 2)
+        coordinator.kill()
+        coordinator.wait(timeout=20)
+        assert gone(pids) and orphan.is_dir()
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+            coordinator.wait()
+    live = tmp_path / f"tfpt-dist-{os.getpid()}-other"  # a coordinator still running (this test's process)
+    live.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code = "import os, pathlib; pathlib.Path(os.environ['TFPT_WORKDIR'], 'out-0.json').write_text('{}')"
+    done = launcher.run_workers([[sys.executable, "-c", code]], [{}], timeout_s=30)
+    assert not orphan.exists() and live.is_dir()
+    assert done.workdir.parent == tmp_path and done.workdir.name.startswith(f"tfpt-dist-{os.getpid()}-")
+    done.cleanup()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
 
 
 def test_workers_get_sigint_back_when_the_coordinator_ignores_it(tmp_path):

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: workers import ben
 TAIL_LINES = 20
 POLL_S = 0.02
 PORT_RETRIES = 2  # a port chosen free can be taken before the worker binds it
+WORKDIR_PREFIX = "tfpt-dist-"  # + the coordinator's pid: a later launch removes the folders of dead ones
 _PR_SET_PDEATHSIG = 1
 
 
@@ -109,6 +110,28 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def sweep_orphaned_workdirs(parent: Path) -> list[Path]:
+    """Remove the work folders (``tfpt-dist-<coordinator pid>-*``) whose coordinator is gone: one
+    killed outright ran no clean-up, and its folder held the workers' outputs and private TMPDIR."""
+    removed = []
+    for folder in parent.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _kill_all(procs) -> None:
     for p in procs:
         if p.poll() is None:
@@ -126,12 +149,15 @@ def run_workers(argvs: list[list[str]], envs: list[dict[str, str]], timeout_s: f
     ``argvs[rank]`` is the command, ``envs[rank]`` is added to this process's environment
     (plus ``TFPT_WORKDIR`` and ``TFPT_RANK``), ``prefix`` wraps every command (e.g.
     ``ip netns exec NAME``). ``timeout_s`` bounds each worker's whole life. Workers run
-    in ``workdir`` (a fresh temporary folder when None), where they write ``out-<rank>.json``.
+    in ``workdir`` (a fresh temporary folder when None, named after this process; the folders of
+    coordinators that died without cleaning up are removed first), where they write ``out-<rank>.json``.
     ``private_tmp``: the workers' TMPDIR is ``workdir/tmp``, gone with ``cleanup()``: what they leave
     in their temporary folder on the way out (``os._exit`` runs no atexit hook) goes with it.
     """
     own_dir = workdir is None
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="tfpt-dist-"))
+    if own_dir:
+        sweep_orphaned_workdirs(Path(tempfile.gettempdir()))
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     procs: list[subprocess.Popen] = []
     files = []
     launched_at = time.time()
