@@ -6,6 +6,8 @@ tests show that the count does move when a new graph is built, for both framewor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benches.workloads import WORKLOADS
@@ -138,8 +140,8 @@ def test_a_cold_compile_cache_hides_the_aotinductor_store():
 
 
 def test_the_aotinductor_digest_follows_weights_graph_and_device():
-    """Same model, same digest (nothing in it is an address or a time); other weights, another graph or
-    another device, another digest."""
+    """Same model, same digest (nothing in it is an address, a time or the checkout's path); other weights,
+    another graph or another device, another digest."""
     torch = pytest.importorskip("torch")
     from benches.workloads import torch_models, torch_runner
     from benches.workloads.specs import make_weights
@@ -150,7 +152,10 @@ def test_the_aotinductor_digest_follows_weights_graph_and_device():
         batch = torch.export.Dim("batch", min=1, max=torch_runner.AOTI_MAX_BATCH)
         return torch.export.export(model, (torch.zeros(2, width),), dynamic_shapes=({0: batch},))
 
-    base = torch_runner.package_digest(program("mlp-small"), "cpu")
+    exported = program("mlp-small")
+    root = str(Path(__file__).resolve().parents[1])
+    assert root in str(exported) and root not in torch_runner.graph_text(exported)  # any checkout, one key
+    base = torch_runner.package_digest(exported, "cpu")
     assert torch_runner.package_digest(program("mlp-small"), "cpu") == base
     assert torch_runner.package_digest(program("mlp-small", seed=1), "cpu") != base
     assert torch_runner.package_digest(program("mlp-large"), "cpu") != base

@@ -67,7 +67,7 @@ def package_digest(program, device: str) -> str:
     digest = hashlib.sha256()
     hardware = torch.cuda.get_device_name(device) if device.startswith("cuda") else str(cpu_vec_isa.pick_vec_isa())
     for part in (torch.__version__, torch.version.git_version or "", device, hardware,
-                 repr(sorted(settings)), str(program)):
+                 repr(sorted(settings)), graph_text(program)):
         digest.update(part.encode())
         digest.update(b"\0")
     for name, value in sorted({**program.state_dict, **program.constants}.items()):
@@ -75,6 +75,13 @@ def package_digest(program, device: str) -> str:
         if isinstance(value, torch.Tensor):
             digest.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:32]
+
+
+def graph_text(program) -> str:
+    """The exported program as text (graph, shapes, signature, dynamic ranges) without export's
+    ``# File: <path>:<line>`` comments: the same model read from another checkout (an ab worktree, a
+    clean clone) or after an edit elsewhere in its file is the same package."""
+    return "\n".join(line for line in str(program).splitlines() if not line.strip().startswith("# File:"))
 
 
 def _store_folder() -> Path:
