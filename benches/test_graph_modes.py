@@ -18,7 +18,7 @@ run it on one workload and batch. The batch dimension is exported dynamic (as to
 AOTInductor docs do), so one package serves every batch. The steady-state cases load it as
 AOTInductor is used, compiled once and loaded where it runs: from this process, else from a
 store inside inductor's cache folder keyed by what the package is made of (torch build,
-inductor config, CPU ISA, graph, weights), else compiled and stored; ``aoti_package`` in the
+inductor config, CPU ISA and threads, graph, weights), else compiled and stored; ``aoti_package`` in the
 record says which. Its first-call case compiles cold, on its own, in a fresh inductor folder.
 """
 

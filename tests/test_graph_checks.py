@@ -141,7 +141,7 @@ def test_a_cold_compile_cache_hides_the_aotinductor_store():
 
 def test_the_aotinductor_digest_follows_weights_graph_and_device():
     """Same model, same digest (nothing in it is an address, a time or the checkout's path); other weights,
-    another graph or another device, another digest."""
+    another graph, another thread count or another device, another digest."""
     torch = pytest.importorskip("torch")
     from benches.workloads import torch_models, torch_runner
     from benches.workloads.specs import make_weights
@@ -158,6 +158,13 @@ def test_the_aotinductor_digest_follows_weights_graph_and_device():
     base = torch_runner.package_digest(exported, "cpu")
     assert torch_runner.package_digest(program("mlp-small"), "cpu") == base
     assert torch_runner.package_digest(program("mlp-small", seed=1), "cpu") != base
+    threads = torch.get_num_threads()
+    try:  # inductor generates CPU kernels for the thread count of the compile
+        torch.set_num_threads(threads + 1)
+        assert torch_runner.package_digest(exported, "cpu") != base
+    finally:
+        torch.set_num_threads(threads)
+    assert torch_runner.package_digest(exported, "cpu") == base
     assert torch_runner.package_digest(program("mlp-large"), "cpu") != base
     assert torch_runner.package_digest(program("mlp-small"), "cuda:0" if torch.cuda.is_available() else "meta") != base
 

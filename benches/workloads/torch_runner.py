@@ -59,14 +59,17 @@ def aoti_unavailable() -> str | None:
 
 def package_digest(program, device: str) -> str:
     """What a compiled package depends on: torch's build, inductor's config, the CPU's vector ISA (or
-    the GPU's name), the device, the exported graph (ops, shapes, dynamic dimensions) and every weight's bytes."""
+    the GPU's name) and the threads its kernels are generated for, the device, the exported graph (ops, shapes, dynamic dimensions) and every weight's bytes."""
     from torch._inductor import config, cpu_vec_isa
+    from torch._inductor.utils import parallel_num_threads
 
     # aot_inductor.metadata is filled in by the first compile of a process (device key, platform, ISA)
     settings = [(k, v) for k, v in config.save_config_portable().items() if k != "aot_inductor.metadata"]
     digest = hashlib.sha256()
     hardware = torch.cuda.get_device_name(device) if device.startswith("cuda") else str(cpu_vec_isa.pick_vec_isa())
-    for part in (torch.__version__, torch.version.git_version or "", device, hardware,
+    # CPU kernels are generated for the thread count of the compile (as inductor's own cache keys say)
+    threads = f"threads={parallel_num_threads()} deterministic={torch.are_deterministic_algorithms_enabled()}"
+    for part in (torch.__version__, torch.version.git_version or "", device, hardware, threads,
                  repr(sorted(settings)), graph_text(program)):
         digest.update(part.encode())
         digest.update(b"\0")
