@@ -59,7 +59,8 @@ def aoti_unavailable() -> str | None:
 
 def package_digest(program, device: str) -> str:
     """What a compiled package depends on: torch's build, inductor's config, the CPU's vector ISA (or
-    the GPU's name) and the threads its kernels are generated for, the device, the exported graph (ops, shapes, dynamic dimensions) and every weight's bytes."""
+    the GPU's name) and the threads its kernels are generated for, the device, the exported graph
+    (ops, shapes, dynamic dimensions) and every weight's bytes."""
     from torch._inductor import config, cpu_vec_isa
     from torch._inductor.utils import parallel_num_threads
 
