@@ -372,13 +372,13 @@ def pytest_runtest_call(item):
 # --------------------------------------------------------------------------- session
 
 
-@pytest.hookimpl(tryfirst=True)
 def _is_xdist_controller(config) -> bool:
     """The pytest-xdist process that hands tests to its workers and runs none itself."""
     return (not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
             and getattr(config.option, "dist", "no") != "no")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     _parse_options(config)
     if config.getoption("save_run"):  # bad options stop the run before seconds of framework imports
