@@ -37,10 +37,6 @@ LOOP = {
 PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s")
 
 
-def minutes(seconds: float) -> str:
-    return minutes_text(seconds)
-
-
 def pytest_counts(output: str) -> str:
     """Every pytest closing line in a command's output, its counts only, joined: what the time covered."""
     found = [m.group("counts") for m in (PYTEST_SUMMARY.match(line) for line in output.splitlines()) if m]
@@ -83,8 +79,8 @@ def time_commands(commands: dict[str, str], cwd: Path, meter: machine_load.LoadM
         if code != 0:
             tail = "\n".join(output.splitlines()[-15:])
             raise RuntimeError(f"{label} exited {code}; nothing written. Its last lines:\n{tail}")
-        log(f"{PROG}: {label}: {minutes(wall)}")
-        rows.append([f"`{label}`", minutes(wall), pytest_counts(output)])
+        log(f"{PROG}: {label}: {minutes_text(wall)}")
+        rows.append([f"`{label}`", minutes_text(wall), pytest_counts(output)])
     return rows
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ...durations import minutes_text
 from ...runs import BadInput
 from .blocks import Block, Output, relative
-from .sources import Sources, _batch_order, _choices, _device, _duration, _item_median, _size, caption, md_table
+from .sources import Sources, _batch_order, _choices, _device, _item_median, _size, caption, md_table
 
 GRAPH_COLUMNS = [("torch", "eager"), ("torch", "compile"), ("torch", "script"), ("torch", "export"),
                  ("torch", "export-aoti"), ("tensorflow", "eager"), ("tensorflow", "function"), ("tensorflow", "xla")]
@@ -153,7 +154,7 @@ def k_profile(block: Block, src: Sources, target: Path) -> Output:
         row = [f"`{r.path.name}`", r.profile, str(len(r.benchmarks))]
         if timed:
             s = seconds[r.path]
-            row.append(_duration(s) if isinstance(s, (int, float)) else "n/a")
+            row.append(minutes_text(s) if isinstance(s, (int, float)) else "n/a")
         row.append(f"{r.path.stat().st_size / 1e6:.1f} MB")
         rows.append(row)
     what = "Profiles: cases run" + (" and the seconds spent inside benchmark calls (the run's load record)." if timed

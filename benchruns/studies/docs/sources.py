@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ...durations import minutes_text
 from ...runs import BadInput, Run, load_run
 from .blocks import Block, relative
 
@@ -159,9 +158,3 @@ def _item_median(bench) -> float:
 
 def _size(nbytes) -> str:
     return f"{nbytes / 2**20:g} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:g} KiB"
-
-
-
-
-def _duration(seconds: float) -> str:
-    return minutes_text(seconds)
