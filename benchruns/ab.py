@@ -67,7 +67,10 @@ from .runs import BadInput, Run, load_run
 DESIGNS = ("interleave", "alternate", "duet")
 DEFAULT_DESIGN = "interleave"  # the noise study: rounds alternating on one core cut the spread ~10x
 DEFAULT_TURN_TIMES = {"interleave": 0.25, "alternate": 0.1, "duet": 0.1}
-DEFAULT_ROUND_TIME = 0.005  # interleave: a round lasts about 5 ms (the study: lower spread than 0.5 or 1 ms), or one step
+# interleave: a round lasts about 1 ms, or one step. With both sides at the same iterations per round, the kept
+# pairs of the AMD EPYC VM's 1 ms A/A job spread less than its 5 ms job's (docs/gate.md); the Intel noise study
+# that had chosen 5 ms predates that fix.
+DEFAULT_ROUND_TIME = 0.001
 DEFAULT_INTERLEAVE_THREADS = 1
 DEFAULT_LANES = 2  # interleave: worker pairs at once, each on its own core (docs/gate.md: 2 lanes, same spread)
 # Seconds of rounds per benchmark and turn (pytest-benchmark's --benchmark-max-time); docs/gate.md has the
@@ -88,10 +91,12 @@ PLUGIN = """\
 \"\"\"benchruns ab: run each test only when the coordinator gives this worker the turn.
 
 With BENCHRUNS_AB_INTERLEAVE=1 it also hands pytest-benchmark's timing rounds to the
-coordinator one at a time: after calibration and warm-up the worker says how long a round
-takes ("rounds <seconds>") and then runs one round per "r" and stops at "e", so that the
-rounds of A and B alternate at the timescale of a round. Single-round cases (pedantic:
-first call, cold compile) and disabled timing run whole in their turn.
+coordinator one at a time: after calibration the worker says how long a round takes and
+how many iterations it holds ("rounds <seconds> <iterations>"), takes the iterations per
+round that the coordinator gives both sides ("i<9 digits>"), warms up, and then runs one
+round per "r" and stops at "e", so that the rounds of A and B alternate at the timescale
+of a round. Single-round cases (pedantic: first call, cold compile) and disabled timing run
+whole in their turn.
 \"\"\"
 import os
 
@@ -105,18 +110,38 @@ def _say(line):
     os.write(_DONE, (line + "\\n").encode())
 
 
+def _read_exactly(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(_GO, n - len(data))
+        if not chunk:  # the coordinator went away
+            os._exit(3)
+        data += chunk
+    return data
+
+
 def _interleaved_raw(self, function_to_benchmark, *args, **kwargs):
     # pytest-benchmark's BenchmarkFixture._raw with the rounds loop run by the coordinator
     if not self.enabled or self.cprofile:
         return _ORIGINAL_RAW(self, function_to_benchmark, *args, **kwargs)
     runner = self._make_runner(function_to_benchmark, args, kwargs)
-    duration, iterations, loops_range = self._calibrate_timer(runner)
-    stats = self._make_stats(iterations)
+    # Calibrated twice, the larger count kept: a first call that pays one-off costs (the page faults of
+    # a first allocation) can alone outlast a round and leave one iteration for a step far shorter.
+    duration, iterations, _ = self._calibrate_timer(runner)
+    again, more, _ = self._calibrate_timer(runner)
+    if more >= iterations:
+        duration, iterations = again, more
     warmup = getattr(self, "_warmup", 0)
-    if warmup:  # as pytest-benchmark warms up: at least one round
+    if warmup:  # as pytest-benchmark warms up: at least one round (now, while the other side waits)
         for _ in range(max(1, int(warmup / iterations))):
-            runner(loops_range)
-    _say("rounds %r" % duration)
+            runner(range(iterations))
+    _say("rounds %r %d" % (duration, iterations))
+    command = _read_exactly(11)  # "i" and 9 digits: both sides run rounds of the same iterations
+    if command[:1] != b"i":
+        os._exit(3)
+    iterations = int(command[1:10])
+    loops_range = range(iterations)
+    stats = self._make_stats(iterations)
     while True:
         command = os.read(_GO, 2)
         if command == b"r\\n":
@@ -389,8 +414,9 @@ class Interleaved:
     """How the rounds of one test were run: per side the seconds of one round, and the rounds given."""
 
     nodeid: str
-    round_s: dict[str, float]
+    round_s: dict[str, float]  # at the common iterations
     rounds: int
+    iterations: int  # per round, the same on both sides: the larger of their calibrations
     failed: list[str]  # sides whose test ended during its rounds (an error): judged on what they ran
 
 
@@ -401,7 +427,8 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
-    after its warm-up (both blocked on their pipes, using no CPU). Then the coordinator
+    after its warm-up (both blocked on their pipes, using no CPU). Both then run rounds of the
+    same iterations, the larger of their two calibrations. Then the coordinator
     gives one round at a time, ``n`` per side in blocks of AB or BA drawn at random, so that
     both sides sample the same moments of the machine's speed. ``n`` fills ``turn_time``
     seconds of rounds per side at the slower side's round (between min_rounds and
@@ -420,16 +447,25 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
             with meter.measuring(own) if meter else contextlib.nullcontext():
                 setup_order = list(sides)
                 rng.shuffle(setup_order)
-                round_s: dict[str, float] = {}
+                calibrated: dict[str, tuple[float, int]] = {}
                 for side in setup_order:
                     os.write(workers[side].go, b"go\n")
                     line = workers[side].read_line(turn_timeout)
                     if line is not None and line.startswith("rounds "):
-                        round_s[side] = float(line.split()[1])
+                        seconds, iterations = line.split()[1:3]
+                        calibrated[side] = float(seconds), int(iterations)
                     elif line not in ("done", "done last"):
                         raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(workers[side].log)}")
                 failed: list[str] = []
-                if round_s:
+                round_s: dict[str, float] = {}
+                if calibrated:
+                    # Both sides run rounds of the same iterations. A round's fixed cost (the other side's
+                    # round has just evicted this one's caches) is spread over its iterations; with 2
+                    # against 10 it had made one side of a pair 10-90% slower for the whole benchmark.
+                    common = max(iterations for _, iterations in calibrated.values())
+                    for side, (seconds, iterations) in calibrated.items():
+                        os.write(workers[side].go, b"i%09d\n" % common)
+                        round_s[side] = seconds / iterations * common
                     n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
                     for side in balanced_rounds(rng, sorted(round_s), n):
                         if side in failed:
@@ -448,7 +484,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                         if side not in failed and workers[side].read_line(turn_timeout) not in ("done", "done last"):
                             raise WorkerFailed(f"side {side} died after the rounds of {nodeid}; log tail: "
                                                f"{tail(workers[side].log)}")
-                    interleaved.append(Interleaved(nodeid, round_s, n, failed))
+                    interleaved.append(Interleaved(nodeid, round_s, n, common, failed))
                 order += [(side, nodeid) for side in sides]
             for side in sides:
                 pending[side] = next_ready(workers[side], turn_timeout)

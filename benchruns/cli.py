@@ -154,7 +154,7 @@ def build_parser() -> Parser:
                    help="interleave: seconds of rounds per side and benchmark (default 0.25); alternate/duet: seconds "
                    "of rounds per benchmark and turn (--benchmark-max-time; default 0.1). See docs/gate.md")
     p.add_argument("--round-time", type=_round_time, default=None, metavar="SECONDS",
-                   help="interleave: a round lasts at least this long (--benchmark-min-time; default 0.005), or one "
+                   help="interleave: a round lasts at least this long (--benchmark-min-time; default 0.001), or one "
                    "step where a step is longer")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads of both workers: a number, or 'suite' for the suite's own setting (default: "

@@ -362,6 +362,42 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
     assert at_import == {str(sorted(job.worker_cpus))}
 
 
+UNEVEN_CALIBRATION = '''
+import os, time
+
+# The first worker to import gets a step that outlasts a 1 ms round (pytest-benchmark calibrates one
+# iteration a round), the other a step of 0.2 ms (ten iterations a round).
+try:
+    os.close(os.open(os.environ["AB_MARK"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    STEP = 0.0015
+except FileExistsError:
+    STEP = 0.0002
+
+
+def test_rounds(benchmark):
+    benchmark(time.sleep, STEP)
+'''
+
+
+def test_interleave_gives_both_sides_rounds_of_the_same_iterations(tmp_path, monkeypatch):
+    """A round's fixed cost is spread over its iterations, so A and B must run alike rounds: the larger of their
+    calibrations, on both sides (on the AMD VM 2 against 10 iterations had made one side 10-90% slower)."""
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_t.py").write_text(UNEVEN_CALIBRATION)
+    git("commit", "-qam", "uneven", cwd=repo)
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=1)
+    for pair in range(2):
+        monkeypatch.setenv("AB_MARK", str(tmp_path / f"mark{pair}"))
+        [result] = ab.execute(sides, 1, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
+        for side in "AB":
+            [bench] = json.loads((tmp_path / "t" / f"{side}0.json").read_text())["benchmarks"]
+            assert bench["stats"]["iterations"] == 10, side
+        [it] = result.interleaved
+        assert it.iterations == 10
+
+
 def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):
     repo = interleave_project(tmp_path / "repo")
     monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
