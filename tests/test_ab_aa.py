@@ -91,3 +91,39 @@ def test_the_kinds_ab_kept_decide_the_strata_over_the_rounds_rule(tmp_path):
     names, _, kinds, _, _ = abjobs.pair_matrix(pairs, abjobs.kept_kinds(folder))
     assert [k for n, k in zip(names, kinds) if n == one] == ["per process"]
     assert sum(a != b for a, b in zip(kinds, inferred)) == 1
+
+
+def _record(folder: Path, disturbed: list[bool], included: bool = False) -> None:
+    loads = [{"available": True, "disturbed": d, "why": "the hypervisor stole 0.17 of a core" if d else ""}
+             for d in disturbed]
+    (folder / "record.json").write_text(json.dumps({"verdict": "passed", "loads": loads,
+                                                    "included_disturbed": included}))
+
+
+def test_pairs_the_job_found_disturbed_are_left_out_as_the_job_left_them_out(tmp_path, capsys):
+    """A kept job that replaced a disturbed pair holds one pair more than it judged: the one its record
+    marks disturbed is not a sample of the quiet machine, and a sub-job must not draw it."""
+    from benchruns.studies import abjobs
+
+    folder = kept_job(tmp_path / "aa", 5, slower={"test_case[3]": 1.3}, seed=3)
+    # pair 1 is the disturbed one; give it a wild value so that drawing it would show
+    for side, factor in (("A", 1.0), ("B", 3.0)):
+        path = folder / f"{side}1.json"
+        doc = json.loads(path.read_text())
+        doc["benchmarks"][0]["stats"]["median"] *= factor
+        path.write_text(json.dumps(doc))
+    _record(folder, [False, True, False, False, False])
+    pairs, left_out, loads = abjobs.judged_pairs(folder)
+    assert left_out == 1 and len(pairs) == len(loads) == 4
+    assert [json.loads((folder / f"A{i}.json").read_text())["benchmarks"][0]["stats"]["median"]
+            for i in (0, 2, 3, 4)] == [a.benchmarks["benches/test_x.py::test_case[0]"].median for a, _ in pairs]
+    doc = abjobs.subjobs([folder], [4], lambda g: 0.10, 0.025, priors=("robust",))
+    assert doc["load"] == "undisturbed" and "(4 pairs, 1 disturbed left out, 20 benchmarks)" in doc["kept"][0]
+    # a job that included its disturbed pairs is judged on all of them, and says its load was disturbed
+    _record(folder, [False, True, False, False, False], included=True)
+    assert abjobs.judged_pairs(folder)[1] == 0
+    assert abjobs.subjobs([folder], [4], lambda g: 0.10, 0.025, priors=("robust",))["load"] == "disturbed or unrecorded"
+    # a record of another job (another number of pairs) is refused in one line
+    _record(folder, [False, False])
+    assert main(["ab-aa", str(folder), "--pairs", "4", "--no-config"]) == 2
+    assert "2 load record(s) for 5 kept pair(s)" in capsys.readouterr().err

@@ -127,6 +127,32 @@ def kept_pairs(folder: Path) -> list[tuple]:
     return pairs
 
 
+def judged_pairs(folder: Path) -> tuple[list[tuple], int, list]:
+    """(pairs, how many left out, their load records): the kept pairs the job itself judged.
+
+    The job's record (``record.json``, written by ``--record``) holds every pair's load, in pair
+    order, as the coordinator measured it (the workers' own records see each other). A pair it
+    found disturbed was left out of the job's verdict and replaced, so it is left out here too,
+    unless the job included disturbed pairs. Without a record nothing is left out, and the load
+    is unrecorded."""
+    from .. import load as machine_load
+
+    pairs = kept_pairs(folder)
+    record = folder / "record.json"
+    if not record.is_file():
+        return pairs, 0, [None]
+    doc = read(record)
+    loads = doc.get("loads") or []
+    if len(loads) != len(pairs):
+        raise BadInput(f"{record}: {len(loads)} load record(s) for {len(pairs)} kept pair(s); "
+                       "not this folder's record")
+    keep = [i for i, rec in enumerate(loads)
+            if doc.get("included_disturbed") or machine_load.status(rec)[0] != "disturbed"]
+    if len(keep) < 3:
+        raise BadInput(f"{folder}: {len(keep)} undisturbed worker pair(s); need at least 3")
+    return [pairs[i] for i in keep], len(pairs) - len(keep), [loads[i] for i in keep]
+
+
 def kept_kinds(folder: Path) -> dict[str, str] | None:
     """The measurement kinds ab wrote into a kept folder (ab.KINDS_FILE), or None for older folders."""
     from ..ab import KINDS_FILE
@@ -183,17 +209,16 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
 
     rows, sources, machines, commits, loads = [], [], set(), set(), []
     for folder in folders:
-        pairs = kept_pairs(folder)
+        pairs, left_out, job_loads = judged_pairs(Path(folder))
         info = pairs[0][1].machine_info
         machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
         commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
-        # the workers' own load records see each other; the coordinator's record says what else ran
-        record = Path(folder) / "record.json"
-        loads += read(record)["loads"] if record.is_file() else [None]
+        loads += job_loads
         names, groups, kinds, base, cand = pair_matrix(pairs, kept_kinds(Path(folder)))
         limits = np.array([thresholds(g) for g in groups])
         steady = np.array(["test_steady_state" in n for n in names])
-        sources.append(f"{Path(folder).name} ({len(pairs)} pairs, {len(names)} benchmarks)")
+        sources.append(f"{Path(folder).name} ({len(pairs)} pairs{f', {left_out} disturbed left out' if left_out else ''}, "
+                       f"{len(names)} benchmarks)")
         for size in sizes:
             if size > len(pairs):
                 continue
