@@ -251,6 +251,9 @@ def build_parser() -> Parser:
     p.add_argument("--out", help="write the docs' table here (a new file, or --force)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--source", help="what measured it (the command), for the table's caption")
+    p.add_argument("--by-iterations", action="store_true",
+                   help="instead: how far B/A lands in pairs whose sides timed rounds of the same or different "
+                   "iterations")
     _judge_options(p, fmt=False)
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)

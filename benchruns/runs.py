@@ -47,6 +47,7 @@ class Bench:
     data: np.ndarray | None
     extra_info: dict = field(default_factory=dict)
     params: dict | None = None
+    iterations: int = 1  # calls of the benchmarked function per timed round (pytest-benchmark's calibration)
 
 
 @dataclass
@@ -155,6 +156,7 @@ def _bench(path: Path, index: int, raw) -> Bench:
         data=data,
         extra_info=raw.get("extra_info") or {},
         params=raw.get("params"),
+        iterations=int(stats["iterations"]) if _positive(stats.get("iterations")) else 1,
     )
 
 

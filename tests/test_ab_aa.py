@@ -127,3 +127,22 @@ def test_pairs_the_job_found_disturbed_are_left_out_as_the_job_left_them_out(tmp
     _record(folder, [False, False])
     assert main(["ab-aa", str(folder), "--pairs", "4", "--no-config"]) == 2
     assert "2 load record(s) for 5 kept pair(s)" in capsys.readouterr().err
+
+
+def test_by_iterations_splits_the_pairs_by_whether_both_sides_timed_alike_rounds(tmp_path, capsys):
+    folder = kept_job(tmp_path / "aa", 4, seed=4)
+    for i in range(4):
+        for side in "AB":
+            path = folder / f"{side}{i}.json"
+            doc = json.loads(path.read_text())
+            for bench in doc["benchmarks"]:
+                bench["stats"]["iterations"] = 10
+                if i == 2 and side == "B" and bench["name"] == "test_case[5]":  # one cell: 2 against 10, 40% off
+                    bench["stats"].update(iterations=2, median=bench["stats"]["median"] * 1.4)
+            path.write_text(json.dumps(doc))
+    out = tmp_path / "by.json"
+    assert main(["ab-aa", str(folder), "--by-iterations", "--out", str(out), "--no-config"]) == 0
+    rows = {r[1]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["different"][2] == 1 and rows["same"][2] == 4 * 12 - 1  # interleaved cases only
+    assert 38 <= float(rows["different"][3].rstrip("%")) <= 42 and rows["different"][4] == "100.0%"
+    assert float(rows["same"][5].rstrip("%")) < 10  # the 1% spread of the rest

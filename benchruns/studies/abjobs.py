@@ -204,7 +204,6 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
 
     import numpy as np
 
-    from .. import load as machine_load
     from ..stats import judge
 
     rows, sources, machines, commits, loads = [], [], set(), set(), []
@@ -241,8 +240,51 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
     return {"columns": ["kept job", "pairs per job", "variance prior", "jobs", "A/A jobs failing",
                         "gateable at threshold (median job)", "median MDE", "median MDE, steady state"],
             "rows": rows, "kept": sources, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
-            "load": "undisturbed" if all(rec is not None and machine_load.status(rec)[0] == "undisturbed"
-                                         for rec in loads) else "disturbed or unrecorded"}
+            "load": _load_of(loads)}
+
+
+def _load_of(loads: list) -> str:
+    """"undisturbed" when every judged pair's record says so (the docs refuse anything else)."""
+    from .. import load as machine_load
+
+    return "undisturbed" if all(rec is not None and machine_load.status(rec)[0] == "undisturbed"
+                                for rec in loads) else "disturbed or unrecorded"
+
+
+def by_iterations(folders: list[Path]) -> dict:
+    """How far B/A lands in pairs whose sides timed rounds of the same or of different iterations.
+
+    Every interleaved benchmark of every judged pair of each kept job is one cell. The spread
+    between pairs of one A/A job is what the gate must see through; this splits it by whether
+    pytest-benchmark's calibration gave A and B the same iterations per round (ab gives both the
+    same since 0fe2016, so newer jobs have only that row)."""
+    import numpy as np
+
+    rows, machines, commits, loads = [], set(), set(), []
+    for folder in folders:
+        pairs, _, job_loads = judged_pairs(Path(folder))
+        info = pairs[0][1].machine_info
+        machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
+        commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
+        loads += job_loads
+        kinds = kept_kinds(Path(folder)) or {}
+        offs: dict[bool, list[float]] = {True: [], False: []}
+        for a, b in pairs:
+            for name in set(a.benchmarks) & set(b.benchmarks):
+                ra, rb = a.benchmarks[name], b.benchmarks[name]
+                if kinds.get(name, "interleaved") != "interleaved" or min(ra.rounds, rb.rounds) < 2:
+                    continue
+                offs[ra.iterations == rb.iterations].append(abs(math.log(rb.median / ra.median)))
+        for same in (True, False):
+            if offs[same]:
+                x = np.expm1(np.array(offs[same]))
+                rows.append([Path(folder).name, "same" if same else "different", len(x),
+                             f"{100 * float(np.median(x)):.1f}%", f"{100 * float(np.mean(x > 0.10)):.1f}%",
+                             f"{100 * float(np.max(x)):.0f}%"])
+    return {"columns": ["kept job", "iterations per round, A and B", "pair x benchmark cells",
+                        "median |B/A - 1|", "beyond 10%", "largest"],
+            "rows": rows, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
+            "load": _load_of(loads)}
 
 
 def main_aa(args) -> int:
@@ -259,7 +301,10 @@ def main_aa(args) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not args.force:  # before the work, not after it
         raise BadInput(f"--out {out}: exists; nothing is overwritten (pass --force to replace a docs table)")
-    doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
+    if getattr(args, "by_iterations", False):
+        doc = by_iterations([Path(f) for f in args.folders])
+    else:
+        doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
     doc["source"] = args.source or "`python -m benchruns ab-aa` on kept A/A jobs"
     lines = [" | ".join(map(str, doc["columns"]))] + [" | ".join(map(str, r)) for r in doc["rows"]]
     print("\n".join(lines))
