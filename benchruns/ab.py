@@ -237,6 +237,13 @@ class Worker:
             for fd in (self.go, self.done):
                 os.close(fd)
 
+    def send(self, command: bytes) -> None:
+        """Write a command to the worker; a worker that has died fails the job with its log tail."""
+        try:
+            os.write(self.go, command)
+        except OSError as exc:  # BrokenPipeError: nobody reads the other end any more
+            raise WorkerFailed(f"side {self.side} is gone ({exc.strerror or exc}); log tail: {tail(self.log)}") from None
+
     def read_line(self, timeout: float) -> str | None:
         """The worker's next protocol line; None at end of file (the worker exited).
 
@@ -335,7 +342,7 @@ def run_pair(workers: dict[str, Worker], first: str, turn_timeout: float = TURN_
             other = other_side(side)
             worker, nodeid = workers[side], pending[side]
             with meter.measuring({worker.proc.pid}) if meter else contextlib.nullcontext():
-                os.write(worker.go, b"go\n")
+                worker.send(b"go\n")
                 done = worker.read_line(turn_timeout)
             if done not in ("done", "done last"):
                 raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(worker.log)}")
@@ -371,7 +378,7 @@ def run_duet(workers: dict[str, Worker], turn_timeout: float = TURN_TIMEOUT_S,
             sides = aligned_sides(pending, workers)
             with meter.measuring({workers[s].proc.pid for s in sides}) if meter else contextlib.nullcontext():
                 for side in sides:
-                    os.write(workers[side].go, b"go\n")
+                    workers[side].send(b"go\n")
                 for side in sides:
                     done = workers[side].read_line(turn_timeout)
                     if done not in ("done", "done last"):
@@ -449,7 +456,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                 rng.shuffle(setup_order)
                 calibrated: dict[str, tuple[float, int]] = {}
                 for side in setup_order:
-                    os.write(workers[side].go, b"go\n")
+                    workers[side].send(b"go\n")
                     line = workers[side].read_line(turn_timeout)
                     if line is not None and line.startswith("rounds "):
                         seconds, iterations = line.split()[1:3]
@@ -464,13 +471,13 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                     # against 10 it had made one side of a pair 10-90% slower for the whole benchmark.
                     common = max(iterations for _, iterations in calibrated.values())
                     for side, (seconds, iterations) in calibrated.items():
-                        os.write(workers[side].go, b"i%09d\n" % common)
+                        workers[side].send(b"i%09d\n" % common)
                         round_s[side] = seconds / iterations * common
                     n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
                     for side in balanced_rounds(rng, sorted(round_s), n):
                         if side in failed:
                             continue
-                        os.write(workers[side].go, b"r\n")
+                        workers[side].send(b"r\n")
                         reply = workers[side].read_line(turn_timeout)
                         if reply in ("done", "done last"):  # its test raised during a round: judged without it
                             failed.append(side)
@@ -479,7 +486,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                                                f"{tail(workers[side].log)}")
                     for side in round_s:
                         if side not in failed:
-                            os.write(workers[side].go, b"e\n")
+                            workers[side].send(b"e\n")
                     for side in round_s:
                         if side not in failed and workers[side].read_line(turn_timeout) not in ("done", "done last"):
                             raise WorkerFailed(f"side {side} died after the rounds of {nodeid}; log tail: "

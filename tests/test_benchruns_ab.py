@@ -175,6 +175,54 @@ def test_crashed_worker_is_reported_with_its_log(tmp_path):
         ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, design="alternate")
 
 
+def test_a_command_to_a_worker_that_is_gone_fails_the_job_with_its_log(tmp_path):
+    """A worker killed while it waits for its turn (the OOM killer, a stray kill): the coordinator's next
+    command finds a broken pipe, and the job fails in one line with the log, not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-c", "print('worker log line')"])
+    proc.wait()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads the commands any more
+    (tmp_path / "B0.log").write_text("worker log line\n")
+    worker = ab.Worker(side="B", proc=proc, go=write_end, done=os.open(os.devnull, os.O_RDONLY), log=tmp_path / "B0.log")
+    try:
+        with pytest.raises(ab.WorkerFailed, match="side B is gone .*log tail: worker log line"):
+            worker.send(b"r\n")
+    finally:
+        worker.close()
+
+
+SELF_KILL = '''
+import os, signal, threading, time
+
+VICTIM = False
+try:  # the first worker to import is killed outright a moment into its rounds
+    os.close(os.open(os.environ["AB_MARK"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    VICTIM = True
+except FileExistsError:
+    pass
+
+
+def test_rounds(benchmark):
+    if VICTIM:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    benchmark(time.sleep, 0.0002)
+'''
+
+
+def test_a_worker_killed_during_the_interleaved_rounds_fails_the_job_and_leaves_no_process(tmp_path, monkeypatch):
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_t.py").write_text(SELF_KILL)
+    git("commit", "-qam", "self-kill", cwd=repo)
+    monkeypatch.setenv("AB_MARK", str(tmp_path / "mark"))
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=2.0, round_time=0.001, threads=1, lanes=1)
+    with pytest.raises(ab.WorkerFailed, match=r"side [AB] (died during a round|is gone)"):
+        ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "t")], capture_output=True, text=True).stdout.split()
+    assert [pid for pid in left if int(pid) != os.getpid()] == []
+
+
 def test_bad_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(BadInput, match="--base-ref"):
@@ -366,12 +414,12 @@ UNEVEN_CALIBRATION = '''
 import os, time
 
 # The first worker to import gets a step that outlasts a 1 ms round (pytest-benchmark calibrates one
-# iteration a round), the other a step of 0.2 ms (ten iterations a round).
+# iteration a round), the other a step of 0.05 ms (ten or more iterations a round).
 try:
     os.close(os.open(os.environ["AB_MARK"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    STEP = 0.0015
+    STEP = 0.003
 except FileExistsError:
-    STEP = 0.0002
+    STEP = 0.00005
 
 
 def test_rounds(benchmark):
@@ -391,11 +439,12 @@ def test_interleave_gives_both_sides_rounds_of_the_same_iterations(tmp_path, mon
     for pair in range(2):
         monkeypatch.setenv("AB_MARK", str(tmp_path / f"mark{pair}"))
         [result] = ab.execute(sides, 1, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
-        for side in "AB":
-            [bench] = json.loads((tmp_path / "t" / f"{side}0.json").read_text())["benchmarks"]
-            assert bench["stats"]["iterations"] == 10, side
+        ran = {side: json.loads((tmp_path / "t" / f"{side}0.json").read_text())["benchmarks"][0]["stats"]["iterations"]
+               for side in "AB"}
         [it] = result.interleaved
-        assert it.iterations == 10
+        # one side calibrates 1 iteration, the other 2 or more (10 on a quiet machine); each on its own, as
+        # pytest-benchmark would have them, they differ
+        assert ran == {"A": it.iterations, "B": it.iterations} and it.iterations > 1, ran
 
 
 def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):
