@@ -429,8 +429,8 @@ class Interleaved:
 
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
-                    meter: machine_load.LoadMeter | None = None,
-                    roots: set[int] | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    meter: machine_load.LoadMeter | None = None, roots: set[int] | None = None,
+                    timeline: dict | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -442,10 +442,14 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
     cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
     ``roots``: the processes the load windows count as the job's own (default: the two workers).
+    ``timeline``: filled with where the pair's wall time went (``time_split``).
     """
     order: list[tuple[str, str]] = []
     interleaved: list[Interleaved] = []
+    began = time.monotonic()
     pending = {side: next_ready(w, turn_timeout) for side, w in workers.items()}
+    tests: dict[str, list[float]] = {}  # nodeid -> [seconds from the first "go" to both done, of which rounds]
+    startup = time.monotonic() - began
     try:
         while any(nodeid is not None for nodeid in pending.values()):
             sides = aligned_sides(pending, workers)
@@ -454,6 +458,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
             with meter.measuring(own) if meter else contextlib.nullcontext():
                 setup_order = list(sides)
                 rng.shuffle(setup_order)
+                test_began, rounds_s = time.monotonic(), 0.0
                 calibrated: dict[str, tuple[float, int]] = {}
                 for side in setup_order:
                     workers[side].send(b"go\n")
@@ -474,6 +479,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                         workers[side].send(b"i%09d\n" % common)
                         round_s[side] = seconds / iterations * common
                     n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
+                    rounds_began = time.monotonic()
                     for side in balanced_rounds(rng, sorted(round_s), n):
                         if side in failed:
                             continue
@@ -484,6 +490,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                         elif reply != "d":
                             raise WorkerFailed(f"side {side} died during a round of {nodeid}; log tail: "
                                                f"{tail(workers[side].log)}")
+                    rounds_s = time.monotonic() - rounds_began
                     for side in round_s:
                         if side not in failed:
                             workers[side].send(b"e\n")
@@ -493,6 +500,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                                                f"{tail(workers[side].log)}")
                     interleaved.append(Interleaved(nodeid, round_s, n, common, failed))
                 order += [(side, nodeid) for side in sides]
+                tests[nodeid] = [round(time.monotonic() - test_began, 4), round(rounds_s, 4)]
             for side in sides:
                 pending[side] = next_ready(workers[side], turn_timeout)
         for w in workers.values():
@@ -500,6 +508,8 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     except BaseException:
         stop(list(workers.values()))
         raise
+    if timeline is not None:
+        timeline.update(startup_s=round(startup, 3), total_s=round(time.monotonic() - began, 3), tests=tests)
     return order, interleaved
 
 
@@ -569,6 +579,7 @@ class Pair:
     interleaved: list[Interleaved] = field(default_factory=list)
     interleave_state: dict[str, str] = field(default_factory=dict)  # per side: "on" or "off: why"
     pids: dict[str, int] = field(default_factory=dict)
+    timeline: dict = field(default_factory=dict)  # interleave: where its wall time went (run_interleaved)
 
     @property
     def disturbed(self) -> bool:
@@ -720,11 +731,13 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
                                          cpus, interleave=job.design == "interleave")
         meter = machine_load.LoadMeter(roots=set())  # a window per turn, around the workers whose turn it is
         interleaved: list[Interleaved] = []
+        timeline: dict = {}
         if job.design == "duet":
             order = run_duet(workers, turn_timeout, meter)
         elif job.design == "interleave":
             order, interleaved = run_interleaved(workers, random.Random(f"{seed}-{p}"), job.turn_time,
-                                                 turn_timeout=turn_timeout, meter=meter, roots=job_roots)
+                                                 turn_timeout=turn_timeout, meter=meter, roots=job_roots,
+                                                 timeline=timeline)
         else:
             draining: list[Worker] = []
             order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
@@ -740,7 +753,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
             runs[side] = load_run(json_path)
         pair = Pair(p, runs, order, meter.record(), interleaved,
                     {side: w.interleave for side, w in workers.items()},
-                    {side: w.proc.pid for side, w in workers.items()})
+                    {side: w.proc.pid for side, w in workers.items()}, timeline)
         state, why = machine_load.status(pair.load)
         quiet = (f"others {pair.load.get('other_cores', 0):.2f} core: quiet" if state == "undisturbed"
                  else f"{state.upper()}: {why}")
@@ -793,6 +806,42 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
     finally:
         stop([w for workers in started_pairs for w in workers.values()])
     return sorted(done, key=lambda pair: pair.index)
+
+
+TIME_PARTS = (("startup_s", "start-up (imports, collection)"),
+              ("single_round_s", "single-round tests (first calls, cold compiles)"),
+              ("setup_s", "interleaved tests' set-up, calibration and warm-up"),
+              ("rounds_s", "timing rounds"),
+              ("rest_s", "between tests and exit"))
+
+
+def time_split(pairs: list[Pair]) -> dict | None:
+    """Where an interleaved pair's wall time goes, in seconds: the median over ``pairs`` of each part
+    (TIME_PARTS; together they make up the pair), and the tests that cost most. None without timelines."""
+    parts: dict[str, list[float]] = {key: [] for key, _ in TIME_PARTS}
+    totals, per_test = [], {}
+    rounded = {it.nodeid for pair in pairs for it in pair.interleaved}
+    for pair in pairs:
+        line = pair.timeline
+        if not line:
+            continue
+        tests = line["tests"]
+        single = sum(t for n, (t, _) in tests.items() if n not in rounded)
+        setup = sum(t - r for n, (t, r) in tests.items() if n in rounded)
+        rounds = sum(r for n, (_, r) in tests.items() if n in rounded)
+        for key, value in (("startup_s", line["startup_s"]), ("single_round_s", single), ("setup_s", setup),
+                           ("rounds_s", rounds),
+                           ("rest_s", line["total_s"] - line["startup_s"] - single - setup - rounds)):
+            parts[key].append(value)
+        totals.append(line["total_s"])
+        for name, (seconds, _) in tests.items():
+            per_test.setdefault(name, []).append(seconds)
+    if not totals:
+        return None
+    costliest = sorted(((float(np.median(v)), n) for n, v in per_test.items()), reverse=True)[:5]
+    return {"pair_s": round(float(np.median(totals)), 1),
+            **{key: round(float(np.median(v)), 1) for key, v in parts.items()},
+            "costliest": [[n.split("::")[-1], round(t, 1)] for t, n in costliest]}
 
 
 def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
@@ -859,6 +908,7 @@ def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair
         "base_versions": {k: used[0].runs["A"].machine_info.get(k) for k in ("torch_version", "tensorflow_version")}
         if used else {},
         "commit": (used[0].runs["B"].commit_info or {}).get("id", "")[:7] if used else "",
+        "time_split": time_split(used),
     }
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
@@ -964,6 +1014,10 @@ def main(args) -> int:
     wall = time.monotonic() - started
     if getattr(args, "record", None):
         write_record(Path(args.record), args, cmp, code, wall, pairs, used, job)
+    split = time_split(used)
+    if split:
+        print("ab: a pair's time (median of pairs): " + ", ".join(
+            f"{label} {split[key]:.0f} s" for key, label in TIME_PARTS) + f"; {split['pair_s']:.0f} s in all")
     print(f"ab: {len(used)} worker pairs judged ({len(disturbed)} disturbed), {job.describe()}; "
           f"wall time {minutes_text(wall)}", flush=True)
     return code

@@ -240,6 +240,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", required=True, help="the table file to write (docs/data/...)")
     p.add_argument("--source", help="what measured it (the command), for the table's caption")
     p.add_argument("--per-benchmark", action="store_true", help="one job's verdict per benchmark instead")
+    p.add_argument("--time-split", action="store_true",
+                   help="instead: where a pair's wall time goes (start-up, single-round tests, set-ups, rounds)")
 
     p = sub.add_parser("ab-aa", help="false alarms and MDEs of ab from the real pairs of kept A/A jobs",
                        description="Every set of P worker pairs of an A/A job kept with `make ab ARGS=--keep=FOLDER` "

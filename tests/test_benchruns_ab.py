@@ -327,6 +327,10 @@ def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(BadInput, match="not an ab record"):
         abjobs.read(tmp_path / "bad.json")
+    # turns of whole tests (alternate) keep no timeline: the time split says so instead of a table of zeros
+    assert doc["time_split"] is None
+    with pytest.raises(BadInput, match="no time split in the record of A/A"):
+        abjobs.time_table([("A/A", doc)], "`test`")
 
 
 def test_pytest_args_reach_the_workers_when_pairs_may_be_replaced(tmp_path, monkeypatch, capsys):
@@ -405,6 +409,16 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
             assert bench["test_rounds"].rounds == it.rounds and bench["test_single_round"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
+    # where each pair's time went: every test's wall time, the rounds inside it, the parts adding up
+    for pair in pairs:
+        tests = {n.split("::")[-1]: t for n, t in pair.timeline["tests"].items()}
+        assert set(tests) == {"test_rounds", "test_single_round"}
+        total, rounds = tests["test_rounds"]
+        assert 0 < rounds <= total and tests["test_single_round"][1] == 0
+        split = ab.time_split([pair])
+        parts = sum(split[key] for key, _ in ab.TIME_PARTS)
+        assert abs(parts - split["pair_s"]) <= 0.3 and split["startup_s"] > 0 and split["rounds_s"] > 0
+        assert [name for name, _ in split["costliest"]] == sorted(tests, key=lambda n: -tests[n][0])
     # pinned from birth: at import a worker already sees only its core (thread pools size themselves then)
     at_import = {line.split(" ", 1)[1] for line in Path(f"{rounds_log}.import").read_text().splitlines()}
     assert at_import == {str(sorted(job.worker_cpus))}
@@ -454,9 +468,16 @@ def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, mon
     bench.write_text(bench.read_text().replace("benchmark(_work, 0.002)", "benchmark(_work, 0.003)"))
     monkeypatch.chdir(repo)
     keep = tmp_path / "kept"
+    rec = tmp_path / "job.json"
     assert ab.main(args(format="json", design="interleave", turn_time=0.05, round_time=0.001, threads=1,
-                        keep=str(keep))) == 1
+                        keep=str(keep), record=str(rec))) == 1
     text = capsys.readouterr().out
+    from benchruns.studies import abjobs
+
+    split = json.loads(rec.read_text())["time_split"]
+    [row] = abjobs.time_table([("A/B", json.loads(rec.read_text()))], "`test`")["rows"]
+    assert row[1] == f"{split['pair_s']:.0f} s" and split["rounds_s"] > 0 and "test_rounds" in row[-1]
+    assert "ab: a pair's time (median of pairs): start-up" in text
     kinds = json.loads((keep / ab.KINDS_FILE).read_text())["kinds"]  # for ab-aa: the strata as ab judged them
     assert {n.split("::")[-1]: k for n, k in kinds.items()} == {"test_rounds": "interleaved",
                                                                "test_single_round": "per process"}

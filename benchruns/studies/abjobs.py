@@ -83,6 +83,23 @@ def per_benchmark(label: str, record: dict, source: str) -> dict:
     return doc
 
 
+def time_table(records: list[tuple[str, dict]], source: str) -> dict:
+    """Where a pair's wall time goes, per job (the record's ``time_split``: medians over its pairs)."""
+    from ..ab import TIME_PARTS
+
+    missing = [label for label, r in records if not r.get("time_split")]
+    if missing:
+        raise BadInput(f"--time-split: no time split in the record of {', '.join(missing)} (an interleaved job "
+                       "recorded since ab kept its pairs' timelines)")
+    doc = table(records, source)
+    doc["columns"] = ["job", "a pair", *[label for _, label in TIME_PARTS], "costliest tests (median s a pair)"]
+    doc["rows"] = [[label, f"{r['time_split']['pair_s']:.0f} s",
+                    *[f"{r['time_split'][key]:.0f} s" for key, _ in TIME_PARTS],
+                    ", ".join(f"{name} {seconds:.1f}" for name, seconds in r["time_split"]["costliest"])]
+                   for label, r in records]
+    return doc
+
+
 def main(args) -> int:
     out = Path(args.out)
     records = []
@@ -96,6 +113,8 @@ def main(args) -> int:
         if len(records) != 1:
             raise BadInput("--per-benchmark takes one record")
         doc = per_benchmark(*records[0], source)
+    elif getattr(args, "time_split", False):
+        doc = time_table(records, source)
     else:
         doc = table(records, source)
     out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
