@@ -91,11 +91,11 @@ PLUGIN = """\
 \"\"\"benchruns ab: run each test only when the coordinator gives this worker the turn.
 
 With BENCHRUNS_AB_INTERLEAVE=1 it also hands pytest-benchmark's timing rounds to the
-coordinator one at a time: after calibration the worker says how long a round takes and
-how many iterations it holds ("rounds <seconds> <iterations>"), takes the iterations per
-round that the coordinator gives both sides ("i<9 digits>"), warms up, and then runs one
-round per "r" and stops at "e", so that the rounds of A and B alternate at the timescale
-of a round. Single-round cases (pedantic: first call, cold compile) and disabled timing run
+coordinator one at a time: after calibration and warm-up the worker says how long a round
+takes and how many iterations it holds ("rounds <seconds> <iterations>"), takes the
+iterations per round that the coordinator gives both sides ("i<9 digits>"), and then runs
+one round per "r" and stops at "e", so that the rounds of A and B alternate at the
+timescale of a round. Single-round cases (pedantic: first call, cold compile) and disabled timing run
 whole in their turn.
 \"\"\"
 import os
