@@ -38,9 +38,6 @@ SERIAL_TESTS = {
     "test_distributed.py::test_limited_loopback_caps_the_rate": "times a capped link",
     "test_contributor_loop.py::test_ctrl_c_during_a_parallel_run_leaves_no_process": "signals and process deadlines",
     "test_probe.py::test_normalising_never_hides_a_change_to_the_benchmark_alone": "times real processes",
-    # make test shows what these print (docs/gate.md, docs/history.md say so); an xdist worker's prints are lost
-    "test_gate_statistics.py::test_false_alarms_and_detection_on_real_processes": "prints the gate's error rates",
-    "test_changepoints.py::test_false_step_rate_measured_on_real_processes": "prints the change-point rates",
 }
 
 
@@ -61,3 +58,28 @@ def pytest_collection_modifyitems(config, items):
         reason = serial_reason(item)
         if reason:
             item.add_marker(pytest.mark.serial(reason))
+
+
+# --- figures a test reports: printed at the end of the run, also from pytest-xdist workers ----------
+
+FIGURES = "figures"  # the user_properties key (xdist sends a test's user_properties to the controller)
+
+
+@pytest.fixture
+def figures(request):
+    """``figures(text)``: show measured figures at the end of ``make test`` (docs/gate.md and docs/history.md
+    quote them). A print would be lost inside an xdist worker; a report's user_properties reach the controller."""
+
+    def report(text: str) -> None:
+        request.node.user_properties.append((FIGURES, text))
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter):
+    shown = [(report.nodeid, value) for kind in ("passed", "failed") for report in terminalreporter.stats.get(kind, [])
+             if getattr(report, "when", None) == "call"
+             for key, value in getattr(report, "user_properties", ()) if key == FIGURES]
+    for nodeid, text in shown:
+        terminalreporter.write_sep("-", f"figures: {nodeid.split('::')[-1]}")
+        terminalreporter.write_line(text)

@@ -44,7 +44,7 @@ def test_steps_only_where_code_or_versions_changed():
     assert 10 not in detect_steps(values, allowed=allowed)
 
 
-def test_false_step_rate_measured_on_real_processes(capsys):
+def test_false_step_rate_measured_on_real_processes(figures):
     """Synthetic histories resampled from 12 real quick processes of one commit: nothing changed in them.
 
     Prints the measured figures (README quotes them); `python -m benchruns history` uses the
@@ -56,11 +56,10 @@ def test_false_step_rate_measured_on_real_processes(capsys):
     # The real processes in the order they ran, with a step allowed anywhere: what drift of a
     # shared machine does that resampling (which shuffles time away) cannot show.
     in_order = sum(any(s.real for s in find_steps(v)) for v in medians.values())
-    with capsys.disabled():
-        print("\n" + render_rates(rates, f"{PROCESSES.name}, {len(doc['sources'])} processes of {doc['commit']}"))
-        print(f"  the {len(doc['sources'])} real processes in the order they ran, steps allowed between any two: "
-              f"{in_order} of {len(medians)} benchmarks show a real step (history allows steps only where "
-              "the commit or versions change)")
+    figures(render_rates(rates, f"{PROCESSES.name}, {len(doc['sources'])} processes of {doc['commit']}") + "\n"
+            f"  the {len(doc['sources'])} real processes in the order they ran, steps allowed between any two: "
+            f"{in_order} of {len(medians)} benchmarks show a real step (history allows steps only where "
+            "the commit or versions change)")
     assert rates.benchmarks == len(medians)
     assert rates.false_step <= 0.02, rates.worst
     assert rates.detection[1.25] > rates.detection[1.10]

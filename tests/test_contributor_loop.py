@@ -62,6 +62,28 @@ def test_serial_marks_reach_the_collected_items():
     assert "tests/test_load.py::test_status_of_records" not in selected
 
 
+def test_figures_reported_inside_xdist_workers_reach_the_end_of_the_run(tmp_path):
+    """The error-rate tests run in the parallel pass; what they measured must still show (a print in an xdist
+    worker is lost), and a failing test's figures too."""
+    (tmp_path / "test_f.py").write_text(textwrap.dedent("""
+        def test_one(figures):
+            figures("false alarms 1.5% over 2000 jobs")
+
+        def test_two(figures):
+            figures("detection 93% at 10%")
+            assert False
+    """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = {k: v for k, v in env.items() if not k.startswith("PYTEST_XDIST")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "test_f.py", "-p", "tests.conftest", "-n", "2",
+                           "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 workers" in done.stdout  # really run across processes
+    for name, text in (("test_one", "false alarms 1.5% over 2000 jobs"), ("test_two", "detection 93% at 10%")):
+        assert f"figures: {name} " in done.stdout and text in done.stdout
+
+
 def test_a_listed_module_is_serial_whole(monkeypatch):
     from tests import conftest
 

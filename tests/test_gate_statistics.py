@@ -69,10 +69,9 @@ def test_recorded_processes_are_real_and_enough(procs):
         assert spread > 0, name  # separate processes never agree exactly
 
 
-def test_false_alarms_and_detection_on_real_processes(procs, rates, one_new_run, thresholds, capsys):
-    with capsys.disabled():
-        print("\ngate error rates, resampled from real processes:\n" + errorrates.render(procs, rates, thresholds)
-              + f"\nunpaired with a single new run (not bounded): A/A jobs failing {one_new_run.false_alarm:.1%}")
+def test_false_alarms_and_detection_on_real_processes(procs, rates, one_new_run, thresholds, figures):
+    figures("gate error rates, resampled from real processes:\n" + errorrates.render(procs, rates, thresholds)
+            + f"\nunpaired with a single new run (not bounded): A/A jobs failing {one_new_run.false_alarm:.1%}")
     for r in rates:
         assert r.false_alarm <= 0.05, (r.design, r.false_alarm)
         assert r.slowed, "the detection scenario slowed nothing"
