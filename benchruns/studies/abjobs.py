@@ -225,13 +225,10 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
 
     from ..stats import judge
 
-    rows, sources, machines, commits, loads = [], [], set(), set(), []
+    rows, sources, where = [], [], _Provenance()
     for folder in folders:
         pairs, left_out, job_loads = judged_pairs(Path(folder))
-        info = pairs[0][1].machine_info
-        machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
-        commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
-        loads += job_loads
+        where.add(pairs, job_loads)
         names, groups, kinds, base, cand = pair_matrix(pairs, kept_kinds(Path(folder)))
         limits = np.array([thresholds(g) for g in groups])
         steady = np.array(["test_steady_state" in n for n in names])
@@ -258,16 +255,30 @@ def subjobs(folders: list[Path], sizes: list[int], thresholds, alpha: float, pri
                              _percent_or_dash(steady_mdes)])
     return {"columns": ["kept job", "pairs per job", "variance prior", "jobs", "A/A jobs failing",
                         "gateable at threshold (median job)", "median MDE", "median MDE, steady state"],
-            "rows": rows, "kept": sources, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
-            "load": _load_of(loads)}
+            "rows": rows, "kept": sources, **where.fields()}
 
 
-def _load_of(loads: list) -> str:
-    """"undisturbed" when every judged pair's record says so (the docs refuse anything else)."""
-    from .. import load as machine_load
+class _Provenance:
+    """Where the kept jobs of one table ran, at which commits, and under what load (the docs' caption fields)."""
 
-    return "undisturbed" if all(rec is not None and machine_load.status(rec)[0] == "undisturbed"
-                                for rec in loads) else "disturbed or unrecorded"
+    def __init__(self):
+        self.machines: set[str] = set()
+        self.commits: set[str] = set()
+        self.loads: list = []
+
+    def add(self, pairs: list[tuple], loads: list) -> None:
+        info = pairs[0][1].machine_info
+        self.machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
+        self.commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
+        self.loads += loads
+
+    def fields(self) -> dict:
+        """machine, commit and load; the load is "undisturbed" only when every judged pair's record says so."""
+        from .. import load as machine_load
+
+        quiet = all(rec is not None and machine_load.status(rec)[0] == "undisturbed" for rec in self.loads)
+        return {"machine": "; ".join(sorted(self.machines)), "commit": ", ".join(sorted(self.commits)),
+                "load": "undisturbed" if quiet else "disturbed or unrecorded"}
 
 
 def by_iterations(folders: list[Path]) -> dict:
@@ -279,20 +290,16 @@ def by_iterations(folders: list[Path]) -> dict:
     same since 0fe2016, so newer jobs have only that row)."""
     import numpy as np
 
-    rows, machines, commits, loads = [], set(), set(), []
+    rows, where = [], _Provenance()
     for folder in folders:
         pairs, _, job_loads = judged_pairs(Path(folder))
-        info = pairs[0][1].machine_info
-        machines.add(f"{info.get('cpu_model')}, {info.get('cpu_count')} cores")
-        commits.add((pairs[0][0].commit_info or {}).get("id", "")[:7])
-        loads += job_loads
-        kinds = kept_kinds(Path(folder)) or {}
+        where.add(pairs, job_loads)
+        names, _, kinds, _, _ = pair_matrix(pairs, kept_kinds(Path(folder)))  # the kinds as ab-aa judges them
+        interleaved = [n for n, kind in zip(names, kinds) if kind == "interleaved"]
         offs: dict[bool, list[float]] = {True: [], False: []}
         for a, b in pairs:
-            for name in set(a.benchmarks) & set(b.benchmarks):
+            for name in interleaved:
                 ra, rb = a.benchmarks[name], b.benchmarks[name]
-                if kinds.get(name, "interleaved") != "interleaved" or min(ra.rounds, rb.rounds) < 2:
-                    continue
                 offs[ra.iterations == rb.iterations].append(abs(math.log(rb.median / ra.median)))
         for same in (True, False):
             if offs[same]:
@@ -302,8 +309,7 @@ def by_iterations(folders: list[Path]) -> dict:
                              f"{100 * float(np.max(x)):.0f}%"])
     return {"columns": ["kept job", "iterations per round, A and B", "pair x benchmark cells",
                         "median |B/A - 1|", "beyond 10%", "largest"],
-            "rows": rows, "machine": "; ".join(sorted(machines)), "commit": ", ".join(sorted(commits)),
-            "load": _load_of(loads)}
+            "rows": rows, **where.fields()}
 
 
 def main_aa(args) -> int:
