@@ -95,8 +95,9 @@ coordinator one at a time: after calibration and warm-up the worker says how lon
 takes and how many iterations it holds ("rounds <seconds> <iterations>"), takes the
 iterations per round that the coordinator gives both sides ("i<9 digits>"), and then runs
 one round per "r" and stops at "e", so that the rounds of A and B alternate at the
-timescale of a round. Single-round cases (pedantic: first call, cold compile) and disabled timing run
-whole in their turn.
+timescale of a round. A pedantic benchmark (a first call, a cold compile: a fresh set-up and one
+call per round) says "pedantic <rounds>", takes the rounds both sides run ("i<9 digits>") and runs
+one set-up and call per "r". Disabled timing and pedantic iterations run whole in their turn.
 \"\"\"
 import os
 
@@ -154,18 +155,55 @@ def _interleaved_raw(self, function_to_benchmark, *args, **kwargs):
     return function_to_benchmark(*args, **kwargs)
 
 
+def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardown=None, rounds=1,
+                          warmup_rounds=0, iterations=1):
+    # pytest-benchmark's own _raw_pedantic, each timed round (its set-up, call and teardown) run on the
+    # coordinator's "r": set-ups stay untimed, and A's and B's calls alternate as the rounds above do
+    if (not self.enabled or self.cprofile or iterations != 1 or not isinstance(rounds, int) or rounds < 1
+            or not isinstance(warmup_rounds, int) or warmup_rounds < 0):
+        return _ORIGINAL_PEDANTIC(self, target, args, kwargs, setup, teardown, rounds, warmup_rounds, iterations)
+    _say("pedantic %d" % rounds)
+    command = _read_exactly(11)  # "i" and 9 digits: the rounds both sides run
+    if command[:1] != b"i":
+        os._exit(3)
+    rounds = int(command[1:10])
+    calls = {"setup": 0, "teardown": 0}
+
+    def turn_then_setup():
+        calls["setup"] += 1
+        if calls["setup"] > warmup_rounds and os.read(_GO, 2) != b"r\\n":  # a timed round: wait for the turn
+            os._exit(3)
+        return setup() if setup is not None else None
+
+    def teardown_then_done(*a, **kw):
+        calls["teardown"] += 1
+        try:
+            if teardown is not None:
+                teardown(*a, **kw)
+        finally:
+            if calls["teardown"] > warmup_rounds:
+                os.write(_DONE, b"d\\n")
+
+    result = _ORIGINAL_PEDANTIC(self, target, args, kwargs, turn_then_setup, teardown_then_done, rounds,
+                                warmup_rounds, 1)
+    if os.read(_GO, 2) != b"e\\n":
+        os._exit(3)
+    return result
+
+
 _ORIGINAL_RAW = None
+_ORIGINAL_PEDANTIC = None
 _INTERLEAVE_STATE = "off"
 if os.environ.get("BENCHRUNS_AB_INTERLEAVE") == "1":
     try:
         from pytest_benchmark.fixture import BenchmarkFixture
-        _missing = [n for n in ("_raw", "_make_runner", "_calibrate_timer", "_make_stats")
+        _missing = [n for n in ("_raw", "_raw_pedantic", "_make_runner", "_calibrate_timer", "_make_stats")
                     if not hasattr(BenchmarkFixture, n)]
         if _missing:
             _INTERLEAVE_STATE = "off: this pytest-benchmark has no " + ", ".join(_missing)
         else:
-            _ORIGINAL_RAW = BenchmarkFixture._raw
-            BenchmarkFixture._raw = _interleaved_raw
+            _ORIGINAL_RAW, _ORIGINAL_PEDANTIC = BenchmarkFixture._raw, BenchmarkFixture._raw_pedantic
+            BenchmarkFixture._raw, BenchmarkFixture._raw_pedantic = _interleaved_raw, _interleaved_pedantic
             _INTERLEAVE_STATE = "on"
     except ImportError as exc:
         _INTERLEAVE_STATE = "off: " + str(exc).replace("\\n", " ")
@@ -421,10 +459,11 @@ class Interleaved:
     """How the rounds of one test were run: per side the seconds of one round, and the rounds given."""
 
     nodeid: str
-    round_s: dict[str, float]  # at the common iterations
+    round_s: dict[str, float]  # at the common iterations (calls: empty, a call is timed only in its round)
     rounds: int
     iterations: int  # per round, the same on both sides: the larger of their calibrations
     failed: list[str]  # sides whose test ended during its rounds (an error): judged on what they ran
+    calls: bool = False  # pedantic: each round a fresh set-up and one call (first calls, cold compiles)
 
 
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
@@ -439,8 +478,11 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     gives one round at a time, ``n`` per side in blocks of AB or BA drawn at random, so that
     both sides sample the same moments of the machine's speed. ``n`` fills ``turn_time``
     seconds of rounds per side at the slower side's round (between min_rounds and
-    max_rounds). A test that never reaches a rounds loop (single-round cases: first call,
-    cold compile) runs whole in its turn and is judged per process, as in ``alternate``.
+    max_rounds). A pedantic test (a first call, a cold compile: each round a fresh set-up and
+    one call) gets the rounds it asks for, its set-ups and calls alternating the same way.
+    A test that never reaches either (timing disabled, rounds timed by other processes), or
+    whose kind differs between the sides, runs whole in its turn, one side after the other,
+    and is judged per process, as in ``alternate``.
     ``roots``: the processes the load windows count as the job's own (default: the two workers).
     ``timeline``: filled with where the pair's wall time went (``time_split``).
     """
@@ -460,16 +502,27 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                 rng.shuffle(setup_order)
                 test_began, rounds_s = time.monotonic(), 0.0
                 calibrated: dict[str, tuple[float, int]] = {}
+                pedantic: dict[str, int] = {}
                 for side in setup_order:
                     workers[side].send(b"go\n")
                     line = workers[side].read_line(turn_timeout)
                     if line is not None and line.startswith("rounds "):
                         seconds, iterations = line.split()[1:3]
                         calibrated[side] = float(seconds), int(iterations)
+                    elif line is not None and line.startswith("pedantic "):
+                        pedantic[side] = int(line.split()[1])
                     elif line not in ("done", "done last"):
                         raise WorkerFailed(f"side {side} died during {nodeid}; log tail: {tail(workers[side].log)}")
                 failed: list[str] = []
                 round_s: dict[str, float] = {}
+                groups: list[tuple[list[str], int]] = []  # sides whose rounds alternate, and rounds per side
+                if pedantic:
+                    # A first call or cold compile: the rounds the test asks for (the fewer, if the sides
+                    # differ), each a fresh set-up and one call, A's and B's calls alternating.
+                    n = min(pedantic.values())
+                    for side in pedantic:
+                        workers[side].send(b"i%09d\n" % n)
+                    groups.append((sorted(pedantic), n))
                 if calibrated:
                     # Both sides run rounds of the same iterations. A round's fixed cost (the other side's
                     # round has just evicted this one's caches) is spread over its iterations; with 2
@@ -479,8 +532,10 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                         workers[side].send(b"i%09d\n" % common)
                         round_s[side] = seconds / iterations * common
                     n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
-                    rounds_began = time.monotonic()
-                    for side in balanced_rounds(rng, sorted(round_s), n):
+                    groups.append((sorted(calibrated), n))
+                rounds_began = time.monotonic()
+                for group, n in groups:  # two groups only when the test changed kind: each side alone, then
+                    for side in balanced_rounds(rng, group, n):
                         if side in failed:
                             continue
                         workers[side].send(b"r\n")
@@ -490,15 +545,18 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                         elif reply != "d":
                             raise WorkerFailed(f"side {side} died during a round of {nodeid}; log tail: "
                                                f"{tail(workers[side].log)}")
-                    rounds_s = time.monotonic() - rounds_began
-                    for side in round_s:
-                        if side not in failed:
-                            workers[side].send(b"e\n")
-                    for side in round_s:
-                        if side not in failed and workers[side].read_line(turn_timeout) not in ("done", "done last"):
+                    for side in group:  # one at a time: the rest of a test is not timed, but runs alone too
+                        if side in failed:
+                            continue
+                        workers[side].send(b"e\n")
+                        if workers[side].read_line(turn_timeout) not in ("done", "done last"):
                             raise WorkerFailed(f"side {side} died after the rounds of {nodeid}; log tail: "
                                                f"{tail(workers[side].log)}")
-                    interleaved.append(Interleaved(nodeid, round_s, n, common, failed))
+                if groups:
+                    rounds_s = time.monotonic() - rounds_began
+                if len(groups) == 1:
+                    interleaved.append(Interleaved(nodeid, round_s, groups[0][1], 1 if pedantic else common, failed,
+                                                   calls=bool(pedantic)))
                 order += [(side, nodeid) for side in sides]
                 tests[nodeid] = [round(time.monotonic() - test_began, 4), round(rounds_s, 4)]
             for side in sides:
@@ -809,7 +867,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
 
 
 TIME_PARTS = (("startup_s", "start-up (imports, collection)"),
-              ("single_round_s", "single-round tests (first calls, cold compiles)"),
+              ("single_round_s", "first calls and cold compiles (set-ups and calls)"),
               ("setup_s", "interleaved tests' set-up, calibration and warm-up"),
               ("rounds_s", "timing rounds"),
               ("rest_s", "between tests and exit"))
@@ -820,7 +878,7 @@ def time_split(pairs: list[Pair]) -> dict | None:
     (TIME_PARTS; together they make up the pair), and the tests that cost most. None without timelines."""
     parts: dict[str, list[float]] = {key: [] for key, _ in TIME_PARTS}
     totals, per_test = [], {}
-    rounded = {it.nodeid for pair in pairs for it in pair.interleaved}
+    rounded = {it.nodeid for pair in pairs for it in pair.interleaved if not it.calls}  # steady-state rounds
     for pair in pairs:
         line = pair.timeline
         if not line:
@@ -844,17 +902,21 @@ def time_split(pairs: list[Pair]) -> dict | None:
             "costliest": [[n.split("::")[-1], round(t, 1)] for t, n in costliest]}
 
 
+KINDS = ("interleaved", "interleaved calls", "per process")
+
+
 def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
-    """Per benchmark: "interleaved" (its rounds alternated A/B) or "per process" (one round, run whole in
-    its turn). They are different measurements (about 1% spread against 10-100%), so the verdict's
-    variance prior is fitted on each kind apart (benchruns/stats.py's strata)."""
-    nodeids = {it.nodeid for pair in pairs for it in pair.interleaved}
+    """Per benchmark: "interleaved" (its timing rounds alternated A/B), "interleaved calls" (a first call or
+    cold compile: a fresh set-up and one call per round, A's and B's calls alternating) or "per process"
+    (run whole in its turn). They are different measurements (about 1% spread, 5-20%, 10-100%), so the
+    verdict's variance prior is fitted on each kind apart (benchruns/stats.py's strata)."""
+    by_test = {it.nodeid.split("::")[-1]: "interleaved calls" if it.calls else "interleaved"
+               for pair in pairs for it in pair.interleaved}
     kinds = {}
     for pair in pairs:
         for run in pair.runs.values():
             for name, bench in run.benchmarks.items():
-                test = "::" + bench.fullname.split("::")[-1]
-                kinds.setdefault(name, "interleaved" if any(n.endswith(test) for n in nodeids) else "per process")
+                kinds.setdefault(name, by_test.get(bench.fullname.split("::")[-1], "per process"))
     return kinds
 
 
@@ -867,6 +929,7 @@ def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
         for side, run in pair.runs.items():
             for name, bench in run.benchmarks.items():
                 by_name.setdefault(name, bench)
+    calls = {it.nodeid.split("::")[-1]: it.rounds for pair in pairs for it in pair.interleaved if it.calls}
     broke = sorted({(side, it.nodeid) for pair in pairs for it in pair.interleaved for side in it.failed})
     for side, nodeid in broke:
         cmp.notes.append(f"note: side {side}: {nodeid} raised during its timing rounds (see the worker log, "
@@ -879,7 +942,10 @@ def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
         if bench is None:
             continue
         if kinds.get(row.fullname) == "per process":
-            cmp.tags[row.fullname] = "per process: one round, not interleaved"
+            cmp.tags[row.fullname] = "per process: not interleaved"
+        elif kinds.get(row.fullname) == "interleaved calls":
+            rounds = calls.get(bench.fullname.split("::")[-1], "?")
+            cmp.tags[row.fullname] = f"interleaved calls: {rounds} a side, each after a fresh set-up"
         elif any((bench.params or {}).get(key) or bench.extra_info.get(key) for key in ("num_workers", "workers")):
             cmp.tags[row.fullname] = "interleaved; its work runs in worker processes"
 

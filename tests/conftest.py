@@ -20,7 +20,7 @@ SERIAL_TESTS = {
     # ab's jobs that judge a verdict or the load their pairs saw; its protocol, clean-up and bad-input
     # tests (turn order, pinning, hung and crashed workers) hold beside other tests and run in parallel
     "test_benchruns_ab.py::test_a_real_slowdown_in_the_working_tree_fails_the_gate": "an A/B verdict on timings",
-    "test_benchruns_ab.py::test_interleave_catches_a_real_slowdown_and_tags_single_rounds": "an A/B verdict on timings",
+    "test_benchruns_ab.py::test_interleave_catches_a_real_slowdown_and_tags_what_is_not_rounds": "an A/B verdict on timings",
     "test_benchruns_ab.py::test_interleave_error_in_one_side_is_reported_and_the_rest_judged": "an A/A verdict",
     "test_benchruns_ab.py::test_a_pair_disturbed_by_another_process_gives_no_verdict": "a busy loop, and a load meter",
     "test_benchruns_ab.py::test_pytest_args_reach_the_workers_when_pairs_may_be_replaced": "replaces disturbed pairs",

@@ -367,8 +367,27 @@ def test_rounds(benchmark):
     benchmark(_work, {sleep})
 
 
-def test_single_round(benchmark):
-    benchmark.pedantic(time.sleep, args=(0.001,), rounds=1, iterations=1)
+def _fresh():  # a first call's set-up: untimed, in the same turn as its call
+    with open(os.environ["AB_ROUNDS"] + ".calls", "a") as f:
+        f.write(f"{{os.getpid()}} setup\\n")
+    return (0.001,), {{}}
+
+
+def _call(seconds):
+    time.sleep(seconds)
+    with open(os.environ["AB_ROUNDS"] + ".calls", "a") as f:
+        f.write(f"{{os.getpid()}} call\\n")
+
+
+def test_calls(benchmark):
+    benchmark.pedantic(_call, setup=_fresh, rounds=3)
+
+
+def test_outside_rounds(benchmark):  # rounds timed elsewhere (as distributed workers do): never interleaved
+    start = time.perf_counter()
+    time.sleep(0.001)
+    benchmark._mode = "rounds timed elsewhere"
+    benchmark._make_stats(1).update(time.perf_counter() - start)
 '''
 
 
@@ -389,9 +408,18 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
     job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=1)
     pairs = ab.execute(sides, 2, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
     calls = [line.split(" ", 3) for line in rounds_log.read_text().splitlines()]
+    first_calls = [line.split() for line in Path(f"{rounds_log}.calls").read_text().splitlines()]
     for pair in pairs:
-        [it] = pair.interleaved  # test_rounds; test_single_round never reached a rounds loop
+        # test_rounds's timing rounds and test_calls's set-up-and-call rounds; test_outside_rounds has none
+        [it, fresh] = sorted(pair.interleaved, key=lambda i: i.calls)
         assert it.nodeid.endswith("test_rounds") and it.rounds >= ab.MIN_ROUNDS and not it.failed
+        assert fresh.nodeid.endswith("test_calls") and fresh.calls and fresh.rounds == 3 and not fresh.failed
+        # each round a set-up and its call on one side, then the other side's, in blocks of AB or BA
+        mine = [(int(pid), what) for pid, what in first_calls if int(pid) in pair.pids.values()]
+        assert mine[0::2] == [(pid, "setup") for pid, _ in mine[0::2]] and [w for _, w in mine[1::2]] == ["call"] * 6
+        assert [pid for pid, _ in mine[0::2]] == [pid for pid, _ in mine[1::2]]
+        turns = "".join("A" if pid == pair.pids["A"] else "B" for pid, _ in mine[0::2])
+        assert {turns[i:i + 2] for i in range(0, 6, 2)} <= {"AB", "BA"}
         pids = pair.pids
         mine = [c for c in calls if int(c[0]) in pids.values()]
         # calibration and warm-up come first, one side after the other; each side's last call returns the
@@ -407,14 +435,15 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
         assert {c[3] for c in mine} == {f"{pinned} {pinned}"}  # both workers, every thread, on the same core(s)
         for side in "AB":
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
-            assert bench["test_rounds"].rounds == it.rounds and bench["test_single_round"].rounds == 1
+            assert bench["test_rounds"].rounds == it.rounds and bench["test_calls"].rounds == 3
+            assert bench["test_outside_rounds"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
     # where each pair's time went: every test's wall time, the rounds inside it, the parts adding up
     for pair in pairs:
         tests = {n.split("::")[-1]: t for n, t in pair.timeline["tests"].items()}
-        assert set(tests) == {"test_rounds", "test_single_round"}
+        assert set(tests) == {"test_rounds", "test_calls", "test_outside_rounds"}
         total, rounds = tests["test_rounds"]
-        assert 0 < rounds <= total and tests["test_single_round"][1] == 0
+        assert 0 < rounds <= total and 0 < tests["test_calls"][1] and tests["test_outside_rounds"][1] == 0
         split = ab.time_split([pair])
         parts = sum(split[key] for key, _ in ab.TIME_PARTS)
         assert abs(parts - split["pair_s"]) <= 0.3 and split["startup_s"] > 0 and split["rounds_s"] > 0
@@ -461,7 +490,7 @@ def test_interleave_gives_both_sides_rounds_of_the_same_iterations(tmp_path, mon
         assert ran == {"A": it.iterations, "B": it.iterations} and it.iterations > 1, ran
 
 
-def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, monkeypatch, capsys):
+def test_interleave_catches_a_real_slowdown_and_tags_what_is_not_rounds(tmp_path, monkeypatch, capsys):
     repo = interleave_project(tmp_path / "repo")
     monkeypatch.setenv("AB_ROUNDS", str(tmp_path / "rounds.log"))
     bench = repo / "benches" / "test_t.py"
@@ -480,11 +509,13 @@ def test_interleave_catches_a_real_slowdown_and_tags_single_rounds(tmp_path, mon
     assert "ab: a pair's time (median of pairs): start-up" in text
     kinds = json.loads((keep / ab.KINDS_FILE).read_text())["kinds"]  # for ab-aa: the strata as ab judged them
     assert {n.split("::")[-1]: k for n, k in kinds.items()} == {"test_rounds": "interleaved",
-                                                               "test_single_round": "per process"}
+                                                               "test_calls": "interleaved calls",
+                                                               "test_outside_rounds": "per process"}
     doc = json.loads(text[: text.rindex("}") + 1])
     verdicts = {b["name"]: b["verdict"] for b in doc["benchmarks"]}
     assert verdicts["test_rounds"] == "slower" and not doc["passed"]
-    assert doc["tags"] == {"benches/test_t.py::test_single_round": "per process: one round, not interleaved"}
+    assert doc["tags"] == {"benches/test_t.py::test_calls": "interleaved calls: 3 a side, each after a fresh set-up",
+                           "benches/test_t.py::test_outside_rounds": "per process: not interleaved"}
     assert "design interleave, rounds of 1 ms" in text and "1 thread(s)" in text
     two = len(os.sched_getaffinity(0)) >= 2  # the default: two pairs at once where two cores allow
     assert ("2 pairs at once, each pair's workers pinned together, to CPU" if two else
@@ -509,14 +540,14 @@ def test_interleave_error_in_one_side_is_reported_and_the_rest_judged(tmp_path, 
         "    benchmark(flaky)")
     bench.write_text(broken)
     monkeypatch.chdir(repo)
-    # the point is the broken side, not a verdict: a threshold no sleep jitter reaches keeps test_single_round's
-    # A/A verdict (one 1 ms sleep per process, 3 pairs, a disturbed pair included) from a chance flag (seen: x1.47)
+    # the point is the broken side, not a verdict: a threshold no sleep jitter reaches keeps the A/A verdicts of
+    # the 1 ms sleeps (3 pairs, a disturbed pair included) from a chance flag (seen: x1.47)
     code = ab.main(args(format="table", design="interleave", turn_time=0.05, round_time=0.001, threads=1,
                         threshold="500%"))
     out = capsys.readouterr()
     text = out.out + out.err
     assert code == 0, text
-    assert "1 benchmarks: 0 slower" in text  # test_single_round is still judged
+    assert "2 benchmarks: 0 slower" in text  # test_calls and test_outside_rounds are still judged
     assert "removed (only in base, not judged): benches/test_t.py::test_rounds" in text
     assert "side B: benches/test_t.py::test_rounds raised during its timing rounds" in text
 

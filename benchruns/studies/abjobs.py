@@ -174,7 +174,7 @@ def judged_pairs(folder: Path) -> tuple[list[tuple], int, list]:
 
 def kept_kinds(folder: Path) -> dict[str, str] | None:
     """The measurement kinds ab wrote into a kept folder (ab.KINDS_FILE), or None for older folders."""
-    from ..ab import KINDS_FILE
+    from ..ab import KINDS, KINDS_FILE
 
     path = folder / KINDS_FILE
     if not path.is_file():
@@ -183,8 +183,8 @@ def kept_kinds(folder: Path) -> dict[str, str] | None:
         kinds = json.loads(path.read_text(encoding="utf-8"))["kinds"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadInput(f"{path}: not ab's kinds file ({exc})") from None
-    if not isinstance(kinds, dict) or not all(v in ("interleaved", "per process") for v in kinds.values()):
-        raise BadInput(f"{path}: not ab's kinds file (kinds must map names to 'interleaved' or 'per process')")
+    if not isinstance(kinds, dict) or not all(v in KINDS for v in kinds.values()):
+        raise BadInput(f"{path}: not ab's kinds file (kinds must map names to one of: {', '.join(KINDS)})")
     return kinds
 
 
