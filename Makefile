@@ -90,9 +90,8 @@ SMOKE := benches --profile=smoke --benchmark-disable -p no:cacheprovider
 
 test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks; the slowest at the end
 	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
-	$(PYTEST) tests -m "not serial" $(XDIST) --junitxml=$(TEST_REPORTS)/tests.xml
+	$(PYTEST) tests $(SMOKE) -m "not serial and not distributed" $(XDIST) --junitxml=$(TEST_REPORTS)/tests-and-smoke.xml
 	$(PYTEST) tests -m serial --junitxml=$(TEST_REPORTS)/tests-serial.xml
-	$(PYTEST) $(SMOKE) -m "not distributed" $(XDIST) --junitxml=$(TEST_REPORTS)/smoke.xml
 	$(PYTEST) $(SMOKE) -m distributed --junitxml=$(TEST_REPORTS)/smoke-distributed.xml
 	@$(PYTHON) -m tests.slowest $(TEST_REPORTS)/*.xml --top 15
 

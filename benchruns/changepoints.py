@@ -219,7 +219,7 @@ def render_rates(r: StepRates, source: str) -> str:
              f"{r.histories} resampled histories of {r.runs} runs each per benchmark, median run-to-run spread "
              f"{r.spread:.0%}",
              f"  false steps (no change in the data): {r.false_step:.2%} of benchmark histories "
-             f"(~{r.false_step * 430:.1f} of 430 benchmarks per history)"]
+             f"(about {r.false_step * r.benchmarks:.1f} of the {r.benchmarks} benchmarks per {r.runs}-run history)"]
     for step in r.detection:
         lines.append(f"  injected {step - 1:+.0%} step half way: found in {r.detection[step]:.0%} of histories "
                      f"(all benchmarks), {r.detection_quiet[step]:.0%} for the {r.quiet} with spread under {QUIET:.0%}")

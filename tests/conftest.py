@@ -1,7 +1,7 @@
 """Which tests of tests/ run on their own, not beside others (the ``serial`` marker).
 
-``make test`` runs ``tests -m "not serial"`` across the cores (pytest-xdist), then
-``tests -m serial`` in one process. A test is serial when another test running beside it
+``make test`` runs ``tests -m "not serial"`` across the cores (pytest-xdist, in one session with the
+smoke cases of benches/), then ``tests -m serial`` in one process. A test is serial when another test running beside it
 would change what it checks: it meters the machine's load (a neighbour counts as another
 user), times something against a bound or with pytest-benchmark, pins cores, or races worker
 processes and ports.
@@ -10,6 +10,8 @@ candidate for this list.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -53,8 +55,14 @@ def serial_reason(item) -> str | None:
             or (BENCHMARK_FIXTURE if "benchmark" in getattr(item, "fixturenames", ()) else None))
 
 
+TESTS = Path(__file__).parent
+
+
 def pytest_collection_modifyitems(config, items):
+    # the hook sees the whole session's items: make test runs tests/ and the smoke cases of benches/ together
     for item in items:
+        if TESTS not in item.path.parents:
+            continue
         reason = serial_reason(item)
         if reason:
             item.add_marker(pytest.mark.serial(reason))
