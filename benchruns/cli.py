@@ -256,6 +256,9 @@ def build_parser() -> Parser:
     p.add_argument("--by-iterations", action="store_true",
                    help="instead: how far B/A lands in pairs whose sides timed rounds of the same or different "
                    "iterations")
+    p.add_argument("--by-test", action="store_true",
+                   help="instead: per test function (first calls, steady-state steps, ...) how ab measured it, its "
+                   "spread between pairs, its MDE and gateable share in sub-jobs of --pairs N pairs")
     _judge_options(p, fmt=False)
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)

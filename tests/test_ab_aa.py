@@ -146,3 +146,29 @@ def test_by_iterations_splits_the_pairs_by_whether_both_sides_timed_alike_rounds
     assert rows["different"][2] == 1 and rows["same"][2] == 4 * 12 - 1  # interleaved cases only
     assert 38 <= float(rows["different"][3].rstrip("%")) <= 42 and rows["different"][4] == "100.0%"
     assert float(rows["same"][5].rstrip("%")) < 10  # the 1% spread of the rest
+
+
+def test_by_test_splits_the_job_by_test_function_and_how_ab_measured_it(tmp_path, capsys):
+    folder = kept_job(tmp_path / "aa", 6, seed=5)
+    for path in folder.glob("[AB]*.json"):  # the 8 single-round cases become another test function's
+        doc = json.loads(path.read_text())
+        for bench in doc["benchmarks"]:
+            k = int(bench["name"].split("[")[1][:-1])
+            if k >= 12:
+                bench["name"], bench["fullname"] = f"test_first[{k}]", f"benches/test_x.py::test_first[{k}]"
+        path.write_text(json.dumps(doc))
+    kinds = {f"benches/test_x.py::test_first[{k}]": "interleaved calls" for k in range(12, 20)}
+    (folder / "kinds.json").write_text(json.dumps({"kinds": kinds}))
+    out = tmp_path / "by_test.json"
+    assert main(["ab-aa", str(folder), "--by-test", "--pairs", "4", "--out", str(out), "--no-config"]) == 0
+    rows = {r[1]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["test_case"][2:4] == ["interleaved", 12] and rows["test_first"][2:4] == ["interleaved calls", 8]
+    # the spread between pairs the kept job was written with: 1% and 3%
+    assert 0.5 <= float(rows["test_case"][4].rstrip("%")) <= 1.8 <= float(rows["test_first"][4].rstrip("%")) <= 4.5
+    assert rows["test_case"][6] == "12 of 12"
+    assert float(rows["test_case"][5].rstrip("%")) < float(rows["test_first"][5].rstrip("%"))
+    capsys.readouterr()
+    assert main(["ab-aa", str(folder), "--by-test", "--pairs", "3,4", "--no-config"]) == 2
+    assert main(["ab-aa", str(folder), "--by-test", "--pairs", "8", "--no-config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "one pair count" in err[0] and "fewer than --pairs 8" in err[1]

@@ -312,6 +312,46 @@ def by_iterations(folders: list[Path]) -> dict:
             "rows": rows, **where.fields()}
 
 
+def by_test(folders: list[Path], size: int, thresholds, alpha: float, max_jobs: int = 2000,
+            seed: int = 20261203) -> dict:
+    """Per kept job and test function (first calls, steady-state steps, ...): how ab measured its
+    benchmarks, their spread of log(B/A) between the job's real pairs, and in every (or max_jobs random)
+    set of ``size`` pairs judged as one job (robust prior) their median MDE and the share gateable.
+    It shows what a change to how one kind of benchmark is measured did, next to the rest of the job."""
+    import itertools
+    import random
+
+    import numpy as np
+
+    from ..stats import judge
+
+    rows, where = [], _Provenance()
+    for folder in folders:
+        pairs, _, job_loads = judged_pairs(Path(folder))
+        if size > len(pairs):
+            raise BadInput(f"{folder}: {len(pairs)} judged pairs, fewer than --pairs {size}")
+        where.add(pairs, job_loads)
+        names, groups, kinds, base, cand = pair_matrix(pairs, kept_kinds(Path(folder)))
+        limits = np.array([thresholds(g) for g in groups])
+        combos = list(itertools.combinations(range(len(pairs)), size))
+        if len(combos) > max_jobs:
+            combos = random.Random(seed).sample(combos, max_jobs)
+        mde = np.array([judge(base[:, list(c)], cand[:, list(c)], limits, alpha, paired=True, strata=kinds,
+                              prior="robust")[0].mde for c in combos])  # sub-job x benchmark
+        spread = np.std(cand - base, axis=1, ddof=1)
+        test_of = [n.split("::")[-1].split("[")[0] for n in names]
+        for test in sorted(set(test_of)):
+            mine = np.array([t == test for t in test_of])
+            measured = ", ".join(sorted({k for k, m in zip(kinds, mine) if m}))
+            gateable = np.median(np.sum(mde[:, mine] <= limits[mine], axis=1))
+            rows.append([Path(folder).name, test, measured, int(mine.sum()),
+                         f"{100 * float(np.median(np.expm1(spread[mine]))):.1f}%",
+                         f"{100 * float(np.median(mde[:, mine])):.1f}%", f"{gateable:g} of {int(mine.sum())}"])
+    return {"columns": ["kept job", "test", "measured as", "benchmarks", "sd of log(B/A) between pairs (median)",
+                        f"MDE at {size} pairs (median)", f"gateable at {size} pairs (median sub-job)"],
+            "rows": rows, **where.fields()}
+
+
 def main_aa(args) -> int:
     """``ab-aa FOLDER... --pairs 3,4,6``: the table of sub-jobs (false alarms, gateable share, MDEs)."""
     from ..config import load_thresholds
@@ -328,6 +368,10 @@ def main_aa(args) -> int:
         raise BadInput(f"--out {out}: exists; nothing is overwritten (pass --force to replace a docs table)")
     if getattr(args, "by_iterations", False):
         doc = by_iterations([Path(f) for f in args.folders])
+    elif getattr(args, "by_test", False):
+        if len(sizes) != 1:
+            raise BadInput(f"bad --pairs value {args.pairs!r} with --by-test: one pair count, e.g. 6")
+        doc = by_test([Path(f) for f in args.folders], sizes[0], thresholds, args.alpha)
     else:
         doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
     doc["source"] = args.source or "`python -m benchruns ab-aa` on kept A/A jobs"
