@@ -259,6 +259,8 @@ def build_parser() -> Parser:
     p.add_argument("--by-test", action="store_true",
                    help="instead: per test function (first calls, steady-state steps, ...) how ab measured it, its "
                    "spread between pairs, its MDE and gateable share in sub-jobs of --pairs N pairs")
+    p.add_argument("--test", action="append", metavar="NAME",
+                   help="with --by-test: only this test function's rows (repeatable)")
     _judge_options(p, fmt=False)
 
     sub.add_parser("report", help="verdicts on the usual TF-vs-PyTorch claims (benchruns/report.py)", add_help=False)

@@ -167,6 +167,12 @@ def test_by_test_splits_the_job_by_test_function_and_how_ab_measured_it(tmp_path
     assert 0.5 <= float(rows["test_case"][4].rstrip("%")) <= 1.8 <= float(rows["test_first"][4].rstrip("%")) <= 4.5
     assert rows["test_case"][6] == "12 of 12"
     assert float(rows["test_case"][5].rstrip("%")) < float(rows["test_first"][5].rstrip("%"))
+    assert main(["ab-aa", str(folder), "--by-test", "--pairs", "4", "--test", "test_first", "--out", str(out),
+                 "--force", "--no-config"]) == 0
+    assert [r[1] for r in json.loads(out.read_text())["rows"]] == ["test_first"]
+    capsys.readouterr()
+    assert main(["ab-aa", str(folder), "--by-test", "--pairs", "4", "--test", "test_nope", "--no-config"]) == 2
+    assert "no benchmark of test_nope" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["ab-aa", str(folder), "--by-test", "--pairs", "3,4", "--no-config"]) == 2
     assert main(["ab-aa", str(folder), "--by-test", "--pairs", "8", "--no-config"]) == 2

@@ -62,7 +62,7 @@ def table(records: list[tuple[str, dict]], source: str) -> dict:
         rows.append([label, design_text(r), r["verdict"], flagged or "none",
                      f"{r['gateable']} of {r['benchmarks']}", "inf" if mde is None else f"{100 * mde:.0f}%",
                      steady_mde(r),
-                     f"{r['pairs']} ({r['disturbed_pairs']} disturbed, replaced)",
+                     f"{r['pairs']} ({r['disturbed_pairs']} disturbed, left out)",
                      minutes_text(r['wall_s'], 0)])
     return {"source": source,
             "machine": f"{machine.get('cpu_model')}, {machine.get('cpu_count')} cores, {machine.get('threads')} threads",
@@ -312,12 +312,13 @@ def by_iterations(folders: list[Path]) -> dict:
             "rows": rows, **where.fields()}
 
 
-def by_test(folders: list[Path], size: int, thresholds, alpha: float, max_jobs: int = 2000,
-            seed: int = 20261203) -> dict:
+def by_test(folders: list[Path], size: int, thresholds, alpha: float, only: list[str] | None = None,
+            max_jobs: int = 2000, seed: int = 20261203) -> dict:
     """Per kept job and test function (first calls, steady-state steps, ...): how ab measured its
     benchmarks, their spread of log(B/A) between the job's real pairs, and in every (or max_jobs random)
     set of ``size`` pairs judged as one job (robust prior) their median MDE and the share gateable.
-    It shows what a change to how one kind of benchmark is measured did, next to the rest of the job."""
+    It shows what a change to how one kind of benchmark is measured did, next to the rest of the job.
+    ``only``: these test functions' rows (every benchmark is judged either way)."""
     import itertools
     import random
 
@@ -340,7 +341,10 @@ def by_test(folders: list[Path], size: int, thresholds, alpha: float, max_jobs: 
                               prior="robust")[0].mde for c in combos])  # sub-job x benchmark
         spread = np.std(cand - base, axis=1, ddof=1)
         test_of = [n.split("::")[-1].split("[")[0] for n in names]
-        for test in sorted(set(test_of)):
+        missing = sorted(set(only or ()) - set(test_of))
+        if missing:
+            raise BadInput(f"{folder}: no benchmark of {', '.join(missing)}")
+        for test in sorted(set(test_of) & set(only or test_of)):
             mine = np.array([t == test for t in test_of])
             measured = ", ".join(sorted({k for k, m in zip(kinds, mine) if m}))
             gateable = np.median(np.sum(mde[:, mine] <= limits[mine], axis=1))
@@ -371,7 +375,7 @@ def main_aa(args) -> int:
     elif getattr(args, "by_test", False):
         if len(sizes) != 1:
             raise BadInput(f"bad --pairs value {args.pairs!r} with --by-test: one pair count, e.g. 6")
-        doc = by_test([Path(f) for f in args.folders], sizes[0], thresholds, args.alpha)
+        doc = by_test([Path(f) for f in args.folders], sizes[0], thresholds, args.alpha, args.test)
     else:
         doc = subjobs([Path(f) for f in args.folders], sizes, thresholds, args.alpha)
     doc["source"] = args.source or "`python -m benchruns ab-aa` on kept A/A jobs"
