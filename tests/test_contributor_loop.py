@@ -49,8 +49,11 @@ def test_every_serial_entry_names_a_test_that_exists():
 
 def test_serial_marks_reach_the_collected_items():
     """What `make test`'s second run selects with -m serial: a listed test, and a test using
-    pytest-benchmark's fixture (xdist workers do not time); a listed module whole is checked below."""
+    pytest-benchmark's fixture (xdist workers do not time); a listed module whole is checked below.
+    Benchmark cases collected in the same session (make test's first run holds tests/ and the smoke
+    profile) use the fixture too, and are never marked: they run in the parallel session."""
     done = subprocess.run([sys.executable, "-m", "pytest", "tests/test_load.py", "tests/test_distributed.py",
+                           "benches/test_distributed.py", "--profile=smoke",
                            "-m", "serial", "--collect-only", "-q", "-p", "no:cacheprovider"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
