@@ -24,6 +24,7 @@ TURN_TIME ?=
 ROUND_TIME ?=
 AB_THREADS ?=
 AB_LANES ?=
+AB_CALLS ?=
 K ?=
 OUT ?= build
 
@@ -104,8 +105,8 @@ gate: $(DEPS) ## exit 1 on a significant slowdown (THRESHOLD=10% is the slowdown
 diff: $(DEPS) ## what differs between two result files (A=path B=path)
 	$(TOOL) diff $(A) $(B) $(ARGS)
 
-ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=8 pairs, DESIGN=interleave|alternate|duet, TURN_TIME ROUND_TIME AB_THREADS AB_LANES)
-	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --design=$(DESIGN) $(call opt,--turn-time,$(TURN_TIME)) $(call opt,--round-time,$(ROUND_TIME)) $(call opt,--threads,$(AB_THREADS)) $(call opt,--lanes,$(AB_LANES)) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
+ab: $(DEPS) ## same-job A/B of BASE_REF against the working tree (K=expr REPEAT=8 pairs, DESIGN=interleave|alternate|duet, TURN_TIME ROUND_TIME AB_THREADS AB_LANES AB_CALLS)
+	$(TOOL) ab --base-ref=$(BASE_REF) $(call opt,-k,$(if $(K),"$(K)")) --repeat=$(REPEAT) --design=$(DESIGN) $(call opt,--turn-time,$(TURN_TIME)) $(call opt,--round-time,$(ROUND_TIME)) $(call opt,--threads,$(AB_THREADS)) $(call opt,--lanes,$(AB_LANES)) $(call opt,--calls,$(AB_CALLS)) --threshold=$(THRESHOLD) --python=$(PYTHON) $(ARGS)
 
 noise-study: $(DEPS) ## A/A worker pairs per design, round time and threads: where ab's noise is (about 25 min; run alone)
 	$(TOOL) noise-study --out=$(OUT)/noise_study_record.json --docs-prefix=$(OUT)/noise_study $(ARGS)

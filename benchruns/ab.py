@@ -42,6 +42,7 @@ folder, never into results/.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -78,6 +79,10 @@ DEFAULT_LANES = 2  # interleave: worker pairs at once, each on its own core (doc
 # 0.1 s: the lowest spread between pairs in the noise study (alternate 0.03/0.1/0.3/1 s: median sd of
 # log(B/A) 20/15/16/16%; duet 20/17/23/19%), at no more time per pair than 0.03 s.
 DEFAULT_TURN_TIME = 0.1
+# interleave: calls a side for a first call that the suite times more than once (a fresh set-up and one call per
+# round; a cold compile, timed once, keeps its one). Within one process three calls of a first call scatter by
+# 4-16% (sd of log), nearly all of the spread between pairs (docs/gate.md): 9 cut it by about sqrt(3).
+DEFAULT_CALLS = 9
 MIN_ROUNDS = 20  # interleave: rounds per side and test, at least (a 50 ms step gets 20 of them)
 MAX_ROUNDS = 2000  # and at most (a 0.1 ms round would otherwise ask for thousands)
 MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
@@ -186,6 +191,10 @@ def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardo
 
     result = _ORIGINAL_PEDANTIC(self, target, args, kwargs, turn_then_setup, teardown_then_done, rounds,
                                 warmup_rounds, 1)
+    # every call's time, for the verdict's trimmed mean (the run JSON keeps only summaries of them)
+    data = getattr(getattr(getattr(self, "stats", None), "stats", None), "data", None)
+    if data:
+        self.extra_info["ab_calls_s"] = [float(x) for x in data]
     if os.read(_GO, 2) != b"e\\n":
         os._exit(3)
     return result
@@ -469,7 +478,8 @@ class Interleaved:
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
                     meter: machine_load.LoadMeter | None = None, roots: set[int] | None = None,
-                    timeline: dict | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    timeline: dict | None = None,
+                    calls: int | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -479,7 +489,9 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     both sides sample the same moments of the machine's speed. ``n`` fills ``turn_time``
     seconds of rounds per side at the slower side's round (between min_rounds and
     max_rounds). A pedantic test (a first call, a cold compile: each round a fresh set-up and
-    one call) gets the rounds it asks for, its set-ups and calls alternating the same way.
+    one call) gets at least ``calls`` rounds a side where it asks for more than one (None: the
+    rounds it asks for; a cold compile asks for one and keeps it), its set-ups and calls
+    alternating the same way.
     A test that never reaches either (timing disabled, rounds timed by other processes), or
     whose kind differs between the sides, runs whole in its turn, one side after the other,
     and is judged per process, as in ``alternate``.
@@ -520,6 +532,8 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                     # A first call or cold compile: the rounds the test asks for (the fewer, if the sides
                     # differ), each a fresh set-up and one call, A's and B's calls alternating.
                     n = min(pedantic.values())
+                    if calls is not None and n > 1:
+                        n = max(n, calls)
                     for side in pedantic:
                         workers[side].send(b"i%09d\n" % n)
                     groups.append((sorted(pedantic), n))
@@ -655,6 +669,7 @@ class Plan:
     coordinator_cpus: set[int] | None  # the coordinator keeps off the workers' core when there is another
     note: str  # one line for the table: threads and pinning as they were used, and any fallback
     lane_cpus: list[set[int]] = field(default_factory=list)  # interleave, pinned: one CPU set per lane (pairs at once)
+    calls: int | None = None  # interleave: calls a side, at least, for a first call timed more than once
 
     @property
     def lanes(self) -> int:
@@ -667,14 +682,25 @@ class Plan:
 
     def describe(self) -> str:
         if self.design == "interleave":
+            calls = f"first calls {self.calls} a side (a cold compile 1)" if self.calls else "first calls as asked"
             return (f"design interleave, rounds of {self.round_time * 1e3:g} ms, {self.turn_time:g} s of rounds "
-                    f"per side and benchmark; {self.note}")
+                    f"per side and benchmark, {calls}; {self.note}")
         return f"design {self.design}, {self.turn_time:g} s per turn; {self.note}"
 
 
 def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_time: float | None = None,
-         threads: str | int | None = None, lanes: int | None = None) -> Plan:
-    """The job's plan. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
+         threads: str | int | None = None, lanes: int | None = None, calls: int | None = None) -> Plan:
+    """The job's plan; ``calls``: interleave's calls a side for a first call timed more than once (default
+    DEFAULT_CALLS; a cold compile keeps its one)."""
+    job = _where(design, turn_time, round_time, threads, lanes)
+    if job.design == "interleave":
+        job.calls = calls if calls is not None else DEFAULT_CALLS
+    return job
+
+
+def _where(design: str, turn_time: float | None, round_time: float | None, threads: str | int | None,
+           lanes: int | None) -> Plan:
+    """The plan's design, times, threads and pinning. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
     (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's).
     ``lanes`` (interleave, pinned): worker pairs run at once, each pair on its own core(s); a pair's two
     sides still share their core and alternate rounds. None: DEFAULT_LANES where the cores allow them, else
@@ -795,7 +821,7 @@ def execute(sides: dict, repeat: int, profile: str, k: str, tmp: Path, extra: li
         elif job.design == "interleave":
             order, interleaved = run_interleaved(workers, random.Random(f"{seed}-{p}"), job.turn_time,
                                                  turn_timeout=turn_timeout, meter=meter, roots=job_roots,
-                                                 timeline=timeline)
+                                                 timeline=timeline, calls=job.calls)
         else:
             draining: list[Worker] = []
             order = run_pair(workers, firsts[p], turn_timeout, draining, meter)
@@ -903,6 +929,22 @@ def time_split(pairs: list[Pair]) -> dict | None:
 
 
 KINDS = ("interleaved", "interleaved calls", "per process")
+# A side's figure for interleaved calls: the mean of its calls without the CALLS_TRIM share at each end.
+# Nine calls of a first call scatter by 9-16% within a process and are not symmetric (a fresh set-up
+# sometimes leaves a slow or a fast call): their median jumps between the modes, and an A/A job of 8
+# pairs at 9 calls spread 5.8% (median) between pairs against 3.6% for the mean (docs/gate.md).
+CALLS_TRIM = 0.2
+
+
+def process_figure(bench, kind: str) -> float:
+    """One process's figure for the verdict: its median; for interleaved calls (``ab_calls_s``, written
+    by the plugin), the trimmed mean of its calls. Runs without them (kept before) give their median."""
+    calls = bench.extra_info.get("ab_calls_s") if kind == "interleaved calls" else None
+    if isinstance(calls, list) and len(calls) >= 2 and all(isinstance(x, (int, float)) and x > 0 for x in calls):
+        from scipy.stats import trim_mean
+
+        return float(trim_mean(calls, CALLS_TRIM))
+    return bench.median
 
 
 def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
@@ -945,7 +987,8 @@ def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
             cmp.tags[row.fullname] = "per process: not interleaved"
         elif kinds.get(row.fullname) == "interleaved calls":
             rounds = calls.get(bench.fullname.split("::")[-1], "?")
-            cmp.tags[row.fullname] = f"interleaved calls: {rounds} a side, each after a fresh set-up"
+            cmp.tags[row.fullname] = (f"interleaved calls: {rounds} a side, each after a fresh set-up"
+                                      + ("; judged on their trimmed mean" if "ab_calls_s" in bench.extra_info else ""))
         elif any((bench.params or {}).get(key) or bench.extra_info.get(key) for key in ("num_workers", "workers")):
             cmp.tags[row.fullname] = "interleaved; its work runs in worker processes"
 
@@ -958,7 +1001,7 @@ def write_record(path: Path, args, cmp, code: int, wall: float, pairs: list[Pair
         "base": args.base_ref or args.base_python, "cand": "working tree", "k": args.k,
         "design": job.design if job else DEFAULT_DESIGN, "turn_time": job.turn_time if job else DEFAULT_TURN_TIME,
         "round_time": job.round_time if job else None, "threads": job.threads if job else None,
-        "lanes": job.lanes if job else 1,
+        "lanes": job.lanes if job else 1, "calls": job.calls if job else None,
         "plan": job.describe() if job else "", "tags": cmp.tags,
         "pairs": len(used), "disturbed_pairs": sum(p.disturbed for p in pairs), "exit": code,
         "included_disturbed": bool(getattr(args, "include_disturbed", False)),
@@ -1016,8 +1059,11 @@ def main(args) -> int:
     lanes = getattr(args, "lanes", None)
     if lanes is not None and design != "interleave" and lanes != 1:
         raise BadInput(f"--lanes {lanes}: only the interleave design runs pairs at once")
+    calls = getattr(args, "calls", None)
+    if calls is not None and design != "interleave":
+        raise BadInput(f"--calls {calls}: only the interleave design alternates first calls")
     job = plan(design, getattr(args, "turn_time", None), getattr(args, "round_time", None),
-               getattr(args, "threads", None), lanes)
+               getattr(args, "threads", None), lanes, calls)
     here = Path.cwd()
     top_run = _git("rev-parse", "--show-toplevel", cwd=here)
     if top_run.returncode != 0 and args.base_ref:
@@ -1064,8 +1110,10 @@ def main(args) -> int:
     kinds = measurement_kinds(used) if job.design == "interleave" else None
     if kinds is not None and getattr(args, "keep", None):  # ab-aa judges kept pairs by the same strata
         (Path(args.keep) / KINDS_FILE).write_text(json.dumps({"kinds": kinds}, indent=1) + "\n", encoding="utf-8")
+    figures = {name: functools.partial(process_figure, kind=kind) for name, kind in (kinds or {}).items()
+               if kind == "interleaved calls"}
     cmp = compare.build([pair.runs["A"] for pair in used], [pair.runs["B"] for pair in used], thresholds, args.alpha,
-                        paired=True, base_label=label_a, cand_label=label_b, strata=kinds)
+                        paired=True, base_label=label_a, cand_label=label_b, strata=kinds, figures=figures)
     if kinds is not None:
         tag_interleaving(cmp, used, kinds)
     if disturbed:

@@ -62,6 +62,7 @@ def _whole_number(option: str, expected: str):
 
 _lookback = _whole_number("--lookback", "a whole number of runs such as 10")
 _lanes = _whole_number("--lanes", "a whole number such as 1 or 2")
+_calls = _whole_number("--calls", "a whole number such as 3 or 9")
 _thread_count = _whole_number("--threads", "a whole number such as 1, or 'suite'")
 
 
@@ -163,6 +164,10 @@ def build_parser() -> Parser:
                    help="interleave: worker pairs run at once, each pair pinned to its own core(s) (default 2, or 1 "
                    "where the cores allow one); "
                    "a pair's two sides still share their core and alternate rounds")
+    p.add_argument("--calls", type=_calls, default=None,
+                   help="interleave: calls a side, at least, for a first call that the suite times more than once "
+                   "(a fresh set-up and one call each, A's and B's alternating; default 9); a cold compile, timed "
+                   "once, keeps its one")
     p.add_argument("--include-disturbed", action="store_true",
                    help="judge pairs during whose turns other processes used the cores (left out by default)")
     p.add_argument("--record", metavar="FILE", help="write the job's summary (verdict, MDEs, wall time, loads) "

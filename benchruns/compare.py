@@ -77,14 +77,15 @@ class Comparison:
 
 def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float = ALPHA, paired: bool = False,
           base_label: str = "base", cand_label: str = "cand", normalise: str = "raw",
-          strata: dict[str, str] | None = None) -> Comparison:
+          strata: dict[str, str] | None = None, figures: dict | None = None) -> Comparison:
     """Compare two sets of runs; ``paired``: base_runs[i] and cand_runs[i] are one worker pair.
 
     ``normalise`` (unpaired only): ``raw`` compares run medians; ``probe`` compares median / reference
     probe wherever both sides carry a probe (benchruns/probe.py); ``auto`` does so only when the
     probe shrinks the spread between the base runs. Medians shown stay in seconds either way.
     ``strata`` (benchmark -> label; ab: interleaved or per process): the variance priors' strata
-    (benchruns/stats.py)."""
+    (benchruns/stats.py). ``figures`` (benchmark -> function of a Bench): a process's figure where it is not
+    the run median (ab: the trimmed mean of a first call's interleaved calls)."""
     in_base = {name for run in base_runs for name in run.benchmarks}
     in_cand = {name for run in cand_runs for name in run.benchmarks}
     shared = sorted(in_base & in_cand)
@@ -98,7 +99,7 @@ def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float =
         else:
             base_b = [run.benchmarks[name] for run in base_runs if name in run.benchmarks]
             cand_b = [run.benchmarks[name] for run in cand_runs if name in run.benchmarks]
-        figure = (lambda b: b.median)
+        figure = (figures or {}).get(name) or (lambda b: b.median)
         if use_probe and all(probe.normalised(b) is not None for b in base_b + cand_b):
             figure = probe.normalised
             shown[name] = (geomean([b.median for b in base_b]), geomean([b.median for b in cand_b]))

@@ -243,6 +243,8 @@ def test_bad_input(tmp_path, monkeypatch):
         ab.main(args(python="/no/python"))
     with pytest.raises(BadInput, match="only the interleave design runs pairs at once"):
         ab.main(args(design="alternate", lanes=2))
+    with pytest.raises(BadInput, match="only the interleave design alternates first calls"):
+        ab.main(args(design="alternate", calls=5))
     assert len(worktrees(tmp_path / "repo")) == 1
 
 
@@ -321,6 +323,8 @@ def test_record_of_a_job_feeds_the_docs_table(tmp_path, monkeypatch, capsys):
     assert table["rows"][0][0] == "A/A" and table["rows"][0][2] == "passed"
     assert doc["lanes"] == 1 and "at once" not in table["rows"][0][1]  # the alternate design: one pair at a time
     assert "2 pairs at once" in abjobs.design_text(dict(doc, design="interleave", round_time=0.005, lanes=2))
+    assert doc["calls"] is None  # the alternate design runs a first call's calls as the test asks
+    assert abjobs.design_text(dict(doc, design="interleave", round_time=0.001, calls=9)).endswith("first calls 9 a side")
     assert table["load"] == "undisturbed"  # args() judges disturbed pairs too, but there were none...
     doc["disturbed_pairs"] = 1
     assert abjobs.table([("A/A", doc)], "`test`")["load"] == "disturbed"  # ...once one is, the docs refuse it
@@ -413,13 +417,15 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
         # test_rounds's timing rounds and test_calls's set-up-and-call rounds; test_outside_rounds has none
         [it, fresh] = sorted(pair.interleaved, key=lambda i: i.calls)
         assert it.nodeid.endswith("test_rounds") and it.rounds >= ab.MIN_ROUNDS and not it.failed
-        assert fresh.nodeid.endswith("test_calls") and fresh.calls and fresh.rounds == 3 and not fresh.failed
+        # the test asks for 3 calls; the job runs DEFAULT_CALLS a side (more calls, less spread between pairs)
+        n = ab.DEFAULT_CALLS
+        assert fresh.nodeid.endswith("test_calls") and fresh.calls and fresh.rounds == n > 3 and not fresh.failed
         # each round a set-up and its call on one side, then the other side's, in blocks of AB or BA
         mine = [(int(pid), what) for pid, what in first_calls if int(pid) in pair.pids.values()]
-        assert mine[0::2] == [(pid, "setup") for pid, _ in mine[0::2]] and [w for _, w in mine[1::2]] == ["call"] * 6
+        assert mine[0::2] == [(pid, "setup") for pid, _ in mine[0::2]] and [w for _, w in mine[1::2]] == ["call"] * 2 * n
         assert [pid for pid, _ in mine[0::2]] == [pid for pid, _ in mine[1::2]]
         turns = "".join("A" if pid == pair.pids["A"] else "B" for pid, _ in mine[0::2])
-        assert {turns[i:i + 2] for i in range(0, 6, 2)} <= {"AB", "BA"}
+        assert {turns[i:i + 2] for i in range(0, 2 * n, 2)} <= {"AB", "BA"}
         pids = pair.pids
         mine = [c for c in calls if int(c[0]) in pids.values()]
         # calibration and warm-up come first, one side after the other; each side's last call returns the
@@ -435,7 +441,9 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
         assert {c[3] for c in mine} == {f"{pinned} {pinned}"}  # both workers, every thread, on the same core(s)
         for side in "AB":
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
-            assert bench["test_rounds"].rounds == it.rounds and bench["test_calls"].rounds == 3
+            assert bench["test_rounds"].rounds == it.rounds and bench["test_calls"].rounds == n
+            each = bench["test_calls"].extra_info["ab_calls_s"]  # every call, for the verdict's trimmed mean
+            assert len(each) == n and all(0.001 <= c < 1 for c in each)
             assert bench["test_outside_rounds"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
     # where each pair's time went: every test's wall time, the rounds inside it, the parts adding up
@@ -451,6 +459,43 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
     # pinned from birth: at import a worker already sees only its core (thread pools size themselves then)
     at_import = {line.split(" ", 1)[1] for line in Path(f"{rounds_log}.import").read_text().splitlines()}
     assert at_import == {str(sorted(job.worker_cpus))}
+
+
+FIRST_CALLS = '''
+import time
+
+
+def _fresh():
+    return (0.0005,), {}
+
+
+def test_cold(benchmark):  # a cold compile: one costly call, timed once
+    benchmark.pedantic(time.sleep, setup=_fresh, rounds=1)
+
+
+def test_first(benchmark):  # a first call the suite times 3 times
+    benchmark.pedantic(time.sleep, setup=_fresh, rounds=3)
+
+
+def test_many(benchmark):  # one that asks for more calls than the job's minimum
+    benchmark.pedantic(time.sleep, setup=_fresh, rounds=7)
+'''
+
+
+def test_interleave_gives_first_calls_at_least_calls_a_side_and_a_cold_compile_its_one(tmp_path):
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_t.py").write_text(FIRST_CALLS)
+    git("commit", "-qam", "first calls", cwd=repo)
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    for calls, expected in ((5, {"test_cold": 1, "test_first": 5, "test_many": 7}),
+                            (2, {"test_cold": 1, "test_first": 3, "test_many": 7})):
+        (tmp_path / f"t{calls}").mkdir()
+        job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=1, calls=calls)
+        assert f"first calls {calls} a side (a cold compile 1)" in job.describe()
+        [pair] = ab.execute(sides, 1, "quick", "", tmp_path / f"t{calls}", log=lambda m: None, reruns=0, job=job)
+        assert {it.nodeid.split("::")[-1]: it.rounds for it in pair.interleaved if it.calls} == expected
+        for side in "AB":
+            assert {b.name: b.rounds for b in pair.runs[side].benchmarks.values()} == expected
 
 
 UNEVEN_CALIBRATION = '''
@@ -514,9 +559,12 @@ def test_interleave_catches_a_real_slowdown_and_tags_what_is_not_rounds(tmp_path
     doc = json.loads(text[: text.rindex("}") + 1])
     verdicts = {b["name"]: b["verdict"] for b in doc["benchmarks"]}
     assert verdicts["test_rounds"] == "slower" and not doc["passed"]
-    assert doc["tags"] == {"benches/test_t.py::test_calls": "interleaved calls: 3 a side, each after a fresh set-up",
+    assert doc["tags"] == {"benches/test_t.py::test_calls":
+                           f"interleaved calls: {ab.DEFAULT_CALLS} a side, each after a fresh set-up; "
+                           "judged on their trimmed mean",
                            "benches/test_t.py::test_outside_rounds": "per process: not interleaved"}
     assert "design interleave, rounds of 1 ms" in text and "1 thread(s)" in text
+    assert f"first calls {ab.DEFAULT_CALLS} a side (a cold compile 1)" in text
     two = len(os.sched_getaffinity(0)) >= 2  # the default: two pairs at once where two cores allow
     assert ("2 pairs at once, each pair's workers pinned together, to CPU" if two else
             "both workers pinned to CPU") in text

@@ -419,6 +419,8 @@ def test_disturbed_runs_are_left_out_unless_asked(tmp_path):
     (["ab", "--base-ref=HEAD", "--threads=many"], "--threads"),
     (["ab", "--base-ref=HEAD", "--lanes=0"], "--lanes"),
     (["ab", "--base-ref=HEAD", "--lanes=two"], "--lanes"),
+    (["ab", "--base-ref=HEAD", "--calls=0"], "--calls"),
+    (["ab", "--base-ref=HEAD", "--calls=nine"], "--calls"),
     (["ab", "--base-ref=HEAD", "--design=sideways"], "--design"),
     (["compare", "--normalise=sometimes"], "--normalise"),
     (["gate", "--normalise=sometimes"], "--normalise"),

@@ -32,8 +32,10 @@ def design_text(r: dict) -> str:
     if r["design"] == "interleave":
         threads = r.get("threads") or "the suite's"
         lanes = r.get("lanes", 1)  # records before --lanes ran one pair at a time
+        calls = r.get("calls")  # records before --calls ran a first call's calls as the test asked (3)
         return (f"interleave, {1e3 * (r.get('round_time') or 0):g} ms rounds, {r['turn_time']:g} s/side, "
-                f"{threads} thread(s)" + (f", {lanes} pairs at once" if lanes > 1 else ""))
+                f"{threads} thread(s)" + (f", {lanes} pairs at once" if lanes > 1 else "")
+                + (f", first calls {calls} a side" if calls else ""))
     return f"{r['design']}, {r['turn_time']:g} s/turn"
 
 
@@ -189,7 +191,8 @@ def kept_kinds(folder: Path) -> dict[str, str] | None:
 
 
 def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
-    """(names, groups, kinds, log A medians, log B medians): benchmarks every pair ran, rows by name.
+    """(names, groups, kinds, log A figures, log B figures): benchmarks every pair ran, rows by name; a
+    figure is the run median, or for interleaved calls what ab judges (ab.process_figure).
 
     Kind, the strata of the verdict's variance prior: as ab judged it (``known``: the kept folder's
     kinds.json, ab.measurement_kinds), or, for folders kept before ab wrote it, "interleaved" where
@@ -197,7 +200,7 @@ def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
     (single-round cases, first calls); on every folder that has both, the two agree."""
     import numpy as np
 
-    from ..ab import MIN_ROUNDS
+    from ..ab import MIN_ROUNDS, process_figure
 
     names = sorted(set.intersection(*(set(a.benchmarks) & set(b.benchmarks) for a, b in pairs)))
     if not names:
@@ -206,8 +209,8 @@ def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
     kinds = [(known or {}).get(n) or ("interleaved" if all(min(a.benchmarks[n].rounds, b.benchmarks[n].rounds)
                                                            >= MIN_ROUNDS for a, b in pairs) else "per process")
              for n in names]
-    base = np.log([[a.benchmarks[n].median for a, _ in pairs] for n in names])
-    cand = np.log([[b.benchmarks[n].median for _, b in pairs] for n in names])
+    base = np.log([[process_figure(a.benchmarks[n], k) for a, _ in pairs] for n, k in zip(names, kinds)])
+    cand = np.log([[process_figure(b.benchmarks[n], k) for _, b in pairs] for n, k in zip(names, kinds)])
     return names, [first[n].group for n in names], kinds, base, cand
 
 
