@@ -191,7 +191,7 @@ def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardo
 
     result = _ORIGINAL_PEDANTIC(self, target, args, kwargs, turn_then_setup, teardown_then_done, rounds,
                                 warmup_rounds, 1)
-    # every call's time, for the verdict's trimmed mean (the run JSON keeps only summaries of them)
+    # every call's time, for the verdict's mean of them (the run JSON keeps only summaries of them)
     data = getattr(getattr(getattr(self, "stats", None), "stats", None), "data", None)
     if data:
         self.extra_info["ab_calls_s"] = [float(x) for x in data]
@@ -929,21 +929,18 @@ def time_split(pairs: list[Pair]) -> dict | None:
 
 
 KINDS = ("interleaved", "interleaved calls", "per process")
-# A side's figure for interleaved calls: the mean of its calls without the CALLS_TRIM share at each end.
-# Nine calls of a first call scatter by 9-16% within a process and are not symmetric (a fresh set-up
-# sometimes leaves a slow or a fast call): their median jumps between the modes, and an A/A job of 8
-# pairs at 9 calls spread 5.8% (median) between pairs against 3.6% for the mean (docs/gate.md).
-CALLS_TRIM = 0.2
+# A side's figure for interleaved calls: the mean of its calls. Nine calls of a first call scatter by 9-16%
+# within a process and are lopsided (a fresh set-up sometimes leaves a slow call): their median jumps
+# between the modes. In two A/A jobs of 8 pairs at 9 calls a side their spread between pairs was 5.3-5.8%
+# for the median, 3.9% for the mean without the fastest and slowest call, 3.6% for the mean (docs/gate.md).
 
 
 def process_figure(bench, kind: str) -> float:
     """One process's figure for the verdict: its median; for interleaved calls (``ab_calls_s``, written
-    by the plugin), the trimmed mean of its calls. Runs without them (kept before) give their median."""
+    by the plugin), the mean of its calls. Runs without them (kept before) give their median."""
     calls = bench.extra_info.get("ab_calls_s") if kind == "interleaved calls" else None
     if isinstance(calls, list) and len(calls) >= 2 and all(isinstance(x, (int, float)) and x > 0 for x in calls):
-        from scipy.stats import trim_mean
-
-        return float(trim_mean(calls, CALLS_TRIM))
+        return float(np.mean(calls))
     return bench.median
 
 
@@ -988,7 +985,7 @@ def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
         elif kinds.get(row.fullname) == "interleaved calls":
             rounds = calls.get(bench.fullname.split("::")[-1], "?")
             cmp.tags[row.fullname] = (f"interleaved calls: {rounds} a side, each after a fresh set-up"
-                                      + ("; judged on their trimmed mean" if "ab_calls_s" in bench.extra_info else ""))
+                                      + ("; judged on their mean" if "ab_calls_s" in bench.extra_info else ""))
         elif any((bench.params or {}).get(key) or bench.extra_info.get(key) for key in ("num_workers", "workers")):
             cmp.tags[row.fullname] = "interleaved; its work runs in worker processes"
 

@@ -85,7 +85,7 @@ def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float =
     probe shrinks the spread between the base runs. Medians shown stay in seconds either way.
     ``strata`` (benchmark -> label; ab: interleaved or per process): the variance priors' strata
     (benchruns/stats.py). ``figures`` (benchmark -> function of a Bench): a process's figure where it is not
-    the run median (ab: the trimmed mean of a first call's interleaved calls)."""
+    the run median (ab: the mean of a first call's interleaved calls)."""
     in_base = {name for run in base_runs for name in run.benchmarks}
     in_cand = {name for run in cand_runs for name in run.benchmarks}
     shared = sorted(in_base & in_cand)

@@ -442,7 +442,7 @@ def test_interleave_alternates_single_rounds_on_one_pinned_core(tmp_path, monkey
         for side in "AB":
             bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
             assert bench["test_rounds"].rounds == it.rounds and bench["test_calls"].rounds == n
-            each = bench["test_calls"].extra_info["ab_calls_s"]  # every call, for the verdict's trimmed mean
+            each = bench["test_calls"].extra_info["ab_calls_s"]  # every call, for the verdict's mean of them
             assert len(each) == n and all(0.001 <= c < 1 for c in each)
             assert bench["test_outside_rounds"].rounds == 1
     assert len(job.worker_cpus) == 1 and "--threads" not in job.note
@@ -561,7 +561,7 @@ def test_interleave_catches_a_real_slowdown_and_tags_what_is_not_rounds(tmp_path
     assert verdicts["test_rounds"] == "slower" and not doc["passed"]
     assert doc["tags"] == {"benches/test_t.py::test_calls":
                            f"interleaved calls: {ab.DEFAULT_CALLS} a side, each after a fresh set-up; "
-                           "judged on their trimmed mean",
+                           "judged on their mean",
                            "benches/test_t.py::test_outside_rounds": "per process: not interleaved"}
     assert "design interleave, rounds of 1 ms" in text and "1 thread(s)" in text
     assert f"first calls {ab.DEFAULT_CALLS} a side (a cold compile 1)" in text
