@@ -50,6 +50,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)  # fullname -> how it was measured, shown with its verdict
     normalised: list[str] = field(default_factory=list)  # benchmarks judged on median / reference probe
+    by_mean_of_calls: list[str] = field(default_factory=list)  # ab: first calls judged on the mean of their calls
 
     def counts(self) -> dict:
         out = {"slower": 0, "faster": 0, "unchanged": 0}
@@ -114,6 +115,7 @@ def build(base_runs: list[Run], cand_runs: list[Run], thresholds, alpha: float =
     cmp = Comparison(Side(base_label, base_runs), Side(cand_label, cand_runs), rows,
                      added=sorted(in_cand - in_base), removed=sorted(in_base - in_cand), alpha=alpha, paired=paired)
     cmp.normalised = sorted(shown)
+    cmp.by_mean_of_calls = sorted(figures or {})
     if how and rows:
         cmp.notes.append(f"note: judged on {how}"
                          + (f"; {len(rows) - len(shown)} benchmark(s) without a probe compared raw"
@@ -176,7 +178,9 @@ def _grouped(rows):
 def rule_text(cmp: Comparison) -> str:
     design = ("paired by worker pair (A and B in one job)" if cmp.paired
               else "base and candidate runs as independent processes")
-    return (f"medians: geometric mean of each side's run medians; statistics on run medians, {design}; "
+    figure = ("run medians (a first call's interleaved calls: the mean of its calls)" if cmp.by_mean_of_calls
+              else "run medians")
+    return (f"medians: geometric mean of each side's {figure}; statistics on them, {design}; "
             f"moderated t + Benjamini-Hochberg at {cmp.alpha:g} job-wide; slower/faster needs p < {cmp.alpha:g} and "
             f"a ratio beyond 1 ± threshold/2; MDE = slowdown caught in {POWER:.0%} of jobs")
 

@@ -596,6 +596,7 @@ def test_interleave_error_in_one_side_is_reported_and_the_rest_judged(tmp_path, 
     text = out.out + out.err
     assert code == 0, text
     assert "2 benchmarks: 0 slower" in text  # test_calls and test_outside_rounds are still judged
+    assert "run medians (a first call's interleaved calls: the mean of its calls)" in text
     assert "removed (only in base, not judged): benches/test_t.py::test_rounds" in text
     assert "side B: benches/test_t.py::test_rounds raised during its timing rounds" in text
 
