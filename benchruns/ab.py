@@ -928,7 +928,7 @@ def time_split(pairs: list[Pair]) -> dict | None:
             "costliest": [[n.split("::")[-1], round(t, 1)] for t, n in costliest]}
 
 
-KINDS = ("interleaved", "interleaved calls", "per process")
+KINDS = ("interleaved", "interleaved calls", "one interleaved call", "per process")
 # A side's figure for interleaved calls: the mean of its calls. Nine calls of a first call scatter by 9-16%
 # within a process and are lopsided (a fresh set-up sometimes leaves a slow call): their median jumps
 # between the modes. In two A/A jobs of 8 pairs at 9 calls a side their spread between pairs was 5.3-5.8%
@@ -944,12 +944,21 @@ def process_figure(bench, kind: str) -> float:
     return bench.median
 
 
+def call_kind(calls_a_side: int) -> str:
+    """A pedantic benchmark's kind: several interleaved calls a side (a first call, judged on their mean), or
+    one (a cold compile: a single 2-5 s call a side spreads 10-60% between pairs; in the calls' stratum it
+    had widened their prior and, at 4-6 pairs, made most of the A/A sub-jobs' false alarms: docs/gate.md)."""
+    return "interleaved calls" if calls_a_side > 1 else "one interleaved call"
+
+
 def measurement_kinds(pairs: list[Pair]) -> dict[str, str]:
-    """Per benchmark: "interleaved" (its timing rounds alternated A/B), "interleaved calls" (a first call or
-    cold compile: a fresh set-up and one call per round, A's and B's calls alternating) or "per process"
-    (run whole in its turn). They are different measurements (about 1% spread, 5-20%, 10-100%), so the
-    verdict's variance prior is fitted on each kind apart (benchruns/stats.py's strata)."""
-    by_test = {it.nodeid.split("::")[-1]: "interleaved calls" if it.calls else "interleaved"
+    """Per benchmark: "interleaved" (its timing rounds alternated A/B), "interleaved calls" (a first call:
+    a fresh set-up and one call per round, A's and B's calls alternating), "one interleaved call" (a cold
+    compile: one such call a side) or "per process" (run whole in its turn). They are different
+    measurements (about 1-2% spread between pairs, 3-10%, 10-60%, 10-100%), so the verdict's variance prior
+    is fitted on each kind apart (benchruns/stats.py's strata; a kind of fewer than 8 benchmarks shares the
+    job's)."""
+    by_test = {it.nodeid.split("::")[-1]: call_kind(it.rounds) if it.calls else "interleaved"
                for pair in pairs for it in pair.interleaved}
     kinds = {}
     for pair in pairs:
@@ -982,6 +991,8 @@ def tag_interleaving(cmp, pairs: list[Pair], kinds: dict[str, str]) -> None:
             continue
         if kinds.get(row.fullname) == "per process":
             cmp.tags[row.fullname] = "per process: not interleaved"
+        elif kinds.get(row.fullname) == "one interleaved call":
+            cmp.tags[row.fullname] = "one interleaved call a side, after a fresh set-up"
         elif kinds.get(row.fullname) == "interleaved calls":
             rounds = calls.get(bench.fullname.split("::")[-1], "?")
             cmp.tags[row.fullname] = (f"interleaved calls: {rounds} a side, each after a fresh set-up"

@@ -154,8 +154,9 @@ def test_by_test_splits_the_job_by_test_function_and_how_ab_measured_it(tmp_path
         doc = json.loads(path.read_text())
         for bench in doc["benchmarks"]:
             k = int(bench["name"].split("[")[1][:-1])
-            if k >= 12:
+            if k >= 12:  # first calls of 3 calls a side
                 bench["name"], bench["fullname"] = f"test_first[{k}]", f"benches/test_x.py::test_first[{k}]"
+                bench["stats"]["rounds"] = 3
         path.write_text(json.dumps(doc))
     kinds = {f"benches/test_x.py::test_first[{k}]": "interleaved calls" for k in range(12, 20)}
     (folder / "kinds.json").write_text(json.dumps({"kinds": kinds}))
@@ -185,17 +186,20 @@ def test_interleaved_calls_are_judged_on_the_mean_of_their_calls_as_ab_judges_th
     from benchruns.studies import abjobs
 
     folder = kept_job(tmp_path / "aa", 3)
-    one = "benches/test_x.py::test_case[12]"
+    one, cold = "benches/test_x.py::test_case[12]", "benches/test_x.py::test_case[13]"
     for path in folder.glob("[AB]*.json"):  # one first call: 9 calls a side, one of them slow
         doc = json.loads(path.read_text())
         bench = next(b for b in doc["benchmarks"] if b["fullname"] == one)
         bench["extra_info"]["ab_calls_s"] = [1e-3] * 8 + [9e-3]
+        bench["stats"]["rounds"] = 9
         path.write_text(json.dumps(doc))
     pairs = abjobs.kept_pairs(folder)
-    (folder / "kinds.json").write_text(json.dumps({"kinds": {one: "interleaved calls"}}))
+    # a cold compile (one call a side) kept as "interleaved calls" before ab told them apart
+    (folder / "kinds.json").write_text(json.dumps({"kinds": {one: "interleaved calls", cold: "interleaved calls"}}))
     names, _, kinds, base, _ = abjobs.pair_matrix(pairs, abjobs.kept_kinds(folder))
     row = names.index(one)
     assert kinds[row] == "interleaved calls" and np.allclose(base[row], np.log(17e-3 / 9))  # the slow call counts
+    assert kinds[names.index(cold)] == "one interleaved call"  # its own stratum, as ab judges it now
     # without ab's kinds the same case is judged per process, on its run median
     _, _, kinds, base, _ = abjobs.pair_matrix(pairs, None)
     assert kinds[row] == "per process" and np.allclose(base[row], np.log([a.benchmarks[one].median for a, _ in pairs]))

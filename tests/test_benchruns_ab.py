@@ -494,6 +494,9 @@ def test_interleave_gives_first_calls_at_least_calls_a_side_and_a_cold_compile_i
         assert f"first calls {calls} a side (a cold compile 1)" in job.describe()
         [pair] = ab.execute(sides, 1, "quick", "", tmp_path / f"t{calls}", log=lambda m: None, reruns=0, job=job)
         assert {it.nodeid.split("::")[-1]: it.rounds for it in pair.interleaved if it.calls} == expected
+        # one call a side (a cold compile) is a stratum of its own; several are judged on their mean
+        assert {n.split("::")[-1]: k for n, k in ab.measurement_kinds([pair]).items()} == {
+            "test_cold": "one interleaved call", "test_first": "interleaved calls", "test_many": "interleaved calls"}
         for side in "AB":
             assert {b.name: b.rounds for b in pair.runs[side].benchmarks.values()} == expected
 

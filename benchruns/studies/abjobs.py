@@ -195,12 +195,13 @@ def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
     figure is the run median, or for interleaved calls what ab judges (ab.process_figure).
 
     Kind, the strata of the verdict's variance prior: as ab judged it (``known``: the kept folder's
-    kinds.json, ab.measurement_kinds), or, for folders kept before ab wrote it, "interleaved" where
+    kinds.json, ab.measurement_kinds; interleaved calls of one a side are "one interleaved call", as ab
+    tells them apart now), or, for folders kept before ab wrote it, "interleaved" where
     both sides of every pair ran at least ab.MIN_ROUNDS timing rounds, else "per process"
     (single-round cases, first calls); on every folder that has both, the two agree."""
     import numpy as np
 
-    from ..ab import MIN_ROUNDS, process_figure
+    from ..ab import MIN_ROUNDS, call_kind, process_figure
 
     names = sorted(set.intersection(*(set(a.benchmarks) & set(b.benchmarks) for a, b in pairs)))
     if not names:
@@ -209,6 +210,9 @@ def pair_matrix(pairs: list[tuple], known: dict[str, str] | None = None):
     kinds = [(known or {}).get(n) or ("interleaved" if all(min(a.benchmarks[n].rounds, b.benchmarks[n].rounds)
                                                            >= MIN_ROUNDS for a, b in pairs) else "per process")
              for n in names]
+    # folders kept before ab told one interleaved call a side (a cold compile) from several: as ab judges now
+    kinds = [call_kind(max(max(a.benchmarks[n].rounds, b.benchmarks[n].rounds) for a, b in pairs))
+             if k == "interleaved calls" else k for n, k in zip(names, kinds)]
     base = np.log([[process_figure(a.benchmarks[n], k) for a, _ in pairs] for n, k in zip(names, kinds)])
     cand = np.log([[process_figure(b.benchmarks[n], k) for _, b in pairs] for n, k in zip(names, kinds)])
     return names, [first[n].group for n in names], kinds, base, cand
