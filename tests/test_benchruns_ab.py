@@ -683,9 +683,13 @@ def test_ctrl_c_during_a_two_lane_job_leaves_no_process_and_no_worktree(tmp_path
     ab_tmp.mkdir()
     env = {**os.environ, "AB_ROUNDS": str(rounds_log), "TMPDIR": str(ab_tmp),
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    # SIGINT at its default in the job, as at a terminal: under a shell's background job (`nohup make test &`)
+    # it would inherit SIGINT ignored, finish its pairs and exit 0
+    from benches.distributed.launcher import default_sigint
+
     job = subprocess.Popen([sys.executable, "-m", "benchruns", "ab", "--base-ref=HEAD", "--repeat=4", "--lanes=2",
                             "--turn-time=5", "--no-config"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until both lanes' workers are in their rounds
