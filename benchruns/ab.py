@@ -83,6 +83,10 @@ DEFAULT_TURN_TIME = 0.1
 # round; a cold compile, timed once, keeps its one). Within one process three calls of a first call scatter by
 # 4-16% (sd of log), nearly all of the spread between pairs (docs/gate.md): 9 cut it by about sqrt(3).
 DEFAULT_CALLS = 9
+# ... but the calls past the test's own rounds stop once a side has spent this long on set-ups and calls: the
+# small MLP's slowest first call (XLA's train step, about 0.4 s with its set-up) takes 9 in about 3.5 s; a large
+# model's compile of several seconds keeps close to the test's own rounds instead of growing a job by minutes.
+CALLS_BUDGET_S = 5.0
 MIN_ROUNDS = 20  # interleave: rounds per side and test, at least (a 50 ms step gets 20 of them)
 MAX_ROUNDS = 2000  # and at most (a 0.1 ms round would otherwise ask for thousands)
 MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
@@ -102,7 +106,7 @@ iterations per round that the coordinator gives both sides ("i<9 digits>"), and 
 one round per "r" and stops at "e", so that the rounds of A and B alternate at the
 timescale of a round. A pedantic benchmark (a first call, a cold compile: a fresh set-up and one
 call per round) says "pedantic <rounds>", takes the rounds both sides run ("i<9 digits>") and runs
-one set-up and call per "r". Disabled timing and pedantic iterations run whole in their turn.
+one set-up and call per "r", or stops early at "s". Disabled timing and pedantic iterations run whole in their turn.
 \"\"\"
 import os
 
@@ -176,8 +180,12 @@ def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardo
 
     def turn_then_setup():
         calls["setup"] += 1
-        if calls["setup"] > warmup_rounds and os.read(_GO, 2) != b"r\\n":  # a timed round: wait for the turn
-            os._exit(3)
+        if calls["setup"] > warmup_rounds:  # a timed round: wait for the turn
+            command = os.read(_GO, 2)
+            if command == b"s\\n":  # enough calls: the coordinator stops both sides here
+                raise _EnoughCalls
+            if command != b"r\\n":
+                os._exit(3)
         return setup() if setup is not None else None
 
     def teardown_then_done(*a, **kw):
@@ -189,8 +197,11 @@ def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardo
             if calls["teardown"] > warmup_rounds:
                 os.write(_DONE, b"d\\n")
 
-    result = _ORIGINAL_PEDANTIC(self, target, args, kwargs, turn_then_setup, teardown_then_done, rounds,
-                                warmup_rounds, 1)
+    try:
+        result = _ORIGINAL_PEDANTIC(self, target, args, kwargs, turn_then_setup, teardown_then_done, rounds,
+                                    warmup_rounds, 1)
+    except _EnoughCalls:  # the rounds run so far are in the stats already
+        result = None
     # every call's time, for the verdict's mean of them (the run JSON keeps only summaries of them)
     data = getattr(getattr(getattr(self, "stats", None), "stats", None), "data", None)
     if data:
@@ -198,6 +209,10 @@ def _interleaved_pedantic(self, target, args=(), kwargs=None, setup=None, teardo
     if os.read(_GO, 2) != b"e\\n":
         os._exit(3)
     return result
+
+
+class _EnoughCalls(Exception):
+    pass
 
 
 _ORIGINAL_RAW = None
@@ -478,8 +493,8 @@ class Interleaved:
 def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: float, min_rounds: int = MIN_ROUNDS,
                     max_rounds: int = MAX_ROUNDS, turn_timeout: float = TURN_TIMEOUT_S,
                     meter: machine_load.LoadMeter | None = None, roots: set[int] | None = None,
-                    timeline: dict | None = None,
-                    calls: int | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
+                    timeline: dict | None = None, calls: int | None = None,
+                    calls_budget: float | None = None) -> tuple[list[tuple[str, str]], list[Interleaved]]:
     """Run each test on both sides with their timing rounds alternating, one round at a time.
 
     Per test: A sets up, calibrates and warms up while B waits; then B does, while A waits
@@ -491,13 +506,15 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
     max_rounds). A pedantic test (a first call, a cold compile: each round a fresh set-up and
     one call) gets at least ``calls`` rounds a side where it asks for more than one (None: the
     rounds it asks for; a cold compile asks for one and keeps it), its set-ups and calls
-    alternating the same way.
+    alternating the same way; the calls past its own rounds stop once a side has spent
+    ``calls_budget`` seconds on set-ups and calls (a large model's compile), both sides at once.
     A test that never reaches either (timing disabled, rounds timed by other processes), or
     whose kind differs between the sides, runs whole in its turn, one side after the other,
     and is judged per process, as in ``alternate``.
     ``roots``: the processes the load windows count as the job's own (default: the two workers).
     ``timeline``: filled with where the pair's wall time went (``time_split``).
     """
+    calls_budget = CALLS_BUDGET_S if calls_budget is None else calls_budget
     order: list[tuple[str, str]] = []
     interleaved: list[Interleaved] = []
     began = time.monotonic()
@@ -548,17 +565,32 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                     n = int(min(max(math.ceil(turn_time / max(round_s.values())), min_rounds), max_rounds))
                     groups.append((sorted(calibrated), n))
                 rounds_began = time.monotonic()
+                ran = []  # rounds a side each group ran
                 for group, n in groups:  # two groups only when the test changed kind: each side alone, then
-                    for side in balanced_rounds(rng, group, n):
+                    spent = dict.fromkeys(group, 0.0)  # pedantic: seconds of set-ups and calls so far
+                    order_of_rounds = balanced_rounds(rng, group, n)
+                    for k, side in enumerate(order_of_rounds):
+                        done_blocks = k // len(group)
+                        if (pedantic and k % len(group) == 0 and done_blocks >= min(pedantic.values())
+                                and max(spent.values()) >= calls_budget):
+                            # calls past the test's own rounds stop at the budget, both sides at once
+                            for other in group:
+                                if other not in failed:
+                                    workers[other].send(b"s\n")
+                            n = done_blocks
+                            break
                         if side in failed:
                             continue
+                        began_round = time.monotonic()
                         workers[side].send(b"r\n")
                         reply = workers[side].read_line(turn_timeout)
+                        spent[side] += time.monotonic() - began_round
                         if reply in ("done", "done last"):  # its test raised during a round: judged without it
                             failed.append(side)
                         elif reply != "d":
                             raise WorkerFailed(f"side {side} died during a round of {nodeid}; log tail: "
                                                f"{tail(workers[side].log)}")
+                    ran.append(n)
                     for side in group:  # one at a time: the rest of a test is not timed, but runs alone too
                         if side in failed:
                             continue
@@ -569,7 +601,7 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                 if groups:
                     rounds_s = time.monotonic() - rounds_began
                 if len(groups) == 1:
-                    interleaved.append(Interleaved(nodeid, round_s, groups[0][1], 1 if pedantic else common, failed,
+                    interleaved.append(Interleaved(nodeid, round_s, ran[0], 1 if pedantic else common, failed,
                                                    calls=bool(pedantic)))
                 order += [(side, nodeid) for side in sides]
                 tests[nodeid] = [round(time.monotonic() - test_began, 4), round(rounds_s, 4)]

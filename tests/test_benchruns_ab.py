@@ -501,6 +501,25 @@ def test_interleave_gives_first_calls_at_least_calls_a_side_and_a_cold_compile_i
             assert {b.name: b.rounds for b in pair.runs[side].benchmarks.values()} == expected
 
 
+def test_calls_past_the_tests_own_stop_at_the_budget_on_both_sides_at_once(tmp_path, monkeypatch):
+    """A large model's first call of seconds keeps close to the test's own rounds: past them, calls stop once a
+    side has spent CALLS_BUDGET_S on set-ups and calls, after a whole block, so both sides ran as many."""
+    repo = project(tmp_path / "repo")
+    (repo / "benches" / "test_t.py").write_text(FIRST_CALLS.replace("(0.0005,)", "(0.05,)"))
+    git("commit", "-qam", "slow first calls", cwd=repo)
+    monkeypatch.setattr(ab, "CALLS_BUDGET_S", 0.25)  # the test's own 3 calls take 0.15 s a side; 9 would take 0.45
+    sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
+    (tmp_path / "t").mkdir()
+    job = ab.plan("interleave", turn_time=0.05, round_time=0.001, threads=1, lanes=1, calls=9)
+    [pair] = ab.execute(sides, 1, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
+    ran = {it.nodeid.split("::")[-1]: it.rounds for it in pair.interleaved if it.calls}
+    assert ran["test_cold"] == 1 and 3 < ran["test_first"] < 9 and ran["test_many"] == 7, ran  # never under its own
+    for side in "AB":
+        bench = {b.name: b for b in pair.runs[side].benchmarks.values()}
+        assert {name: bench[name].rounds for name in ran} == ran
+        assert len(bench["test_first"].extra_info["ab_calls_s"]) == ran["test_first"]
+
+
 UNEVEN_CALIBRATION = '''
 import os, time
 
