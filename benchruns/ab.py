@@ -569,10 +569,10 @@ def run_interleaved(workers: dict[str, Worker], rng: random.Random, turn_time: f
                 ran = []  # rounds a side each group ran
                 for group, n in groups:  # two groups only when the test changed kind: each side alone, then
                     spent = dict.fromkeys(group, 0.0)  # pedantic: seconds of set-ups and calls so far
-                    order_of_rounds = balanced_rounds(rng, group, n)
-                    for k, side in enumerate(order_of_rounds):
+                    of_calls = set(group) <= set(pedantic)  # not the timing rounds of a side that changed kind
+                    for k, side in enumerate(balanced_rounds(rng, group, n)):
                         done_blocks = k // len(group)
-                        if (pedantic and k % len(group) == 0 and done_blocks >= min(pedantic.values())
+                        if (of_calls and k % len(group) == 0 and done_blocks >= min(pedantic.values())
                                 and max(spent.values()) >= calls_budget):
                             # calls past the test's own rounds stop at the budget, both sides at once
                             for other in group:
@@ -733,8 +733,9 @@ def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_tim
 
 def _where(design: str, turn_time: float | None, round_time: float | None, threads: str | int | None,
            lanes: int | None) -> Plan:
-    """The plan's design, times, threads and pinning. ``threads``: a number, "suite" (the suite's own setting), or None for the design's default
-    (interleave: 1 thread pinned to one core; duet: half the cores per side; alternate: the suite's).
+    """The plan's design, times, threads and pinning. ``threads``: a number, "suite" (the suite's own
+    setting), or None for the design's default (interleave: 1 thread pinned to one core; duet: half the
+    cores per side; alternate: the suite's).
     ``lanes`` (interleave, pinned): worker pairs run at once, each pair on its own core(s); a pair's two
     sides still share their core and alternate rounds. None: DEFAULT_LANES where the cores allow them, else
     fewer, quietly; more lanes asked than the cores allow fall back in one line."""
