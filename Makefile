@@ -41,7 +41,11 @@ help: ## list the targets
 $(VENV)/.installed: requirements.txt
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-compile -r requirements.txt
+	@# The bytecode, on every core: pip compiles one file at a time (30 s of a 60 s install on 2 cores,
+	@# docs/running.md). Like pip, it passes over files this Python cannot compile (torch ships a
+	@# 3.12-only test module), so its exit status is not checked.
+	$(VENV)/bin/python -m compileall -qq -j 0 $(VENV)/lib || true
 	@touch $@
 
 # Second environments, next to the default .venv (which pip's local config fills with the CPU
@@ -79,10 +83,12 @@ bench-quick: ## the quick profile (its time here: docs/running.md, the contribut
 bench-cuda-smoke: $(DEPS) ## the CUDA cases of the quick profile, torch only is enough (PYTHON=python3 on a GPU box)
 	$(PYTEST) benches --profile=quick --device=cuda -m cuda --save-run --results-dir=$(RESULTS) $(ARGS)
 
-# make test: the tests across the cores (pytest-xdist, JOBS=auto, at most MAX_JOBS workers: each
-# loads both frameworks), those marked serial alone (tests/conftest.py says why), the smoke
-# profile across the cores with the distributed cases (worker processes and ports) alone; then
-# the slowest tests of all four runs. Without pytest-xdist (PYTHON=python3) each runs in one process.
+# make test: the tests and the smoke profile across the cores (pytest-xdist, JOBS=auto, at most
+# MAX_JOBS workers: each loads both frameworks), except the tests marked serial (tests/conftest.py
+# says why) and the distributed smoke cases (their worker processes bind ports and take the cores,
+# and the cases of one launch share it within a process); then those two in one run, alone, with
+# the benchmark fixture on; then the slowest tests of both runs. Without pytest-xdist
+# (PYTHON=python3) the first runs in one process.
 JOBS ?= auto
 MAX_JOBS ?= 4
 XDIST = $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo '-n $(JOBS) --maxprocesses=$(MAX_JOBS)')
@@ -92,8 +98,7 @@ SMOKE := benches --profile=smoke --benchmark-disable -p no:cacheprovider
 test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks; the slowest at the end
 	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
 	$(PYTEST) tests $(SMOKE) -m "not serial and not distributed" $(XDIST) --junitxml=$(TEST_REPORTS)/tests-and-smoke.xml
-	$(PYTEST) tests -m serial --junitxml=$(TEST_REPORTS)/tests-serial.xml
-	$(PYTEST) $(SMOKE) -m distributed --junitxml=$(TEST_REPORTS)/smoke-distributed.xml
+	$(PYTEST) tests benches --profile=smoke -p no:cacheprovider -m "serial or distributed" --junitxml=$(TEST_REPORTS)/serial-and-distributed.xml
 	@$(PYTHON) -m tests.slowest $(TEST_REPORTS)/*.xml --top 15
 
 compare: $(DEPS) ## median ratio with CI and verdict per benchmark (BASE= CAND= FORMAT=table|md|json)

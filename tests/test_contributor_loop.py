@@ -65,6 +65,20 @@ def test_serial_marks_reach_the_collected_items():
     assert "tests/test_load.py::test_status_of_records" not in selected
 
 
+def test_make_test_is_two_runs_the_serial_tests_and_the_distributed_cases_share_the_second():
+    """`make test` has two pytest runs. The second holds the serial tests and the distributed smoke cases:
+    one start-up of both frameworks fewer than a run for each. The benchmark fixture is on there (the serial
+    tests that use it check what it records), and every smoke case of the first run is still run once."""
+    dry = subprocess.run(["make", "-n", "test", f"PYTHON={sys.executable}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    parallel, alone = [line for line in dry.stdout.splitlines() if " -m pytest " in line]
+    assert '-m "not serial and not distributed"' in parallel and "--benchmark-disable" in parallel
+    assert "--profile=smoke" in parallel and "-n auto" in parallel
+    assert '-m "serial or distributed"' in alone and "--profile=smoke" in alone
+    assert "--benchmark-disable" not in alone and "-n " not in alone and "xdist" not in alone
+
+
 def test_figures_reported_inside_xdist_workers_reach_the_end_of_the_run(tmp_path):
     """The error-rate tests run in the parallel pass; what they measured must still show (a print in an xdist
     worker is lost), and a failing test's figures too."""
