@@ -659,7 +659,9 @@ def test_two_lanes_run_pairs_at_once_each_pair_alone_on_its_core(tmp_path, monke
     monkeypatch.setenv("AB_ROUNDS", str(rounds_log))
     sides = {"A": (sys.executable, repo), "B": (sys.executable, repo)}
     (tmp_path / "t").mkdir()
-    job = ab.plan("interleave", turn_time=0.2, round_time=0.001, threads=1, lanes=2)
+    # 0.8 s of rounds a side: a pair's rounds span 1.6 s or more, longer than the jitter between the lanes'
+    # start-ups (two workers starting on one core; 0.2 s a side missed each other once on a clean clone)
+    job = ab.plan("interleave", turn_time=0.8, round_time=0.001, threads=1, lanes=2)
     assert job.lanes == 2 and "2 pairs at once" in job.note and job.coordinator_cpus is None
     pairs = ab.execute(sides, 4, "quick", "", tmp_path / "t", log=lambda m: None, reruns=0, job=job)
     assert [pair.index for pair in pairs] == [0, 1, 2, 3]
