@@ -524,7 +524,9 @@ UNEVEN_CALIBRATION = '''
 import os, time
 
 # The first worker to import gets a step that outlasts a 1 ms round (pytest-benchmark calibrates one
-# iteration a round), the other a step of 0.05 ms (ten or more iterations a round).
+# iteration a round), the other a step of 0.05 ms (ten or more iterations a round). The steps spin: a
+# 0.05 ms sleep can take over a millisecond to wake on a busy core (make test's parallel run), which
+# calibrated one iteration on both sides.
 try:
     os.close(os.open(os.environ["AB_MARK"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     STEP = 0.003
@@ -532,8 +534,14 @@ except FileExistsError:
     STEP = 0.00005
 
 
+def _spin(seconds):
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        pass
+
+
 def test_rounds(benchmark):
-    benchmark(time.sleep, STEP)
+    benchmark(_spin, STEP)
 '''
 
 
