@@ -42,7 +42,7 @@ $(VENV)/.installed: requirements.txt
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet --no-compile -r requirements.txt
-	@# The bytecode, on every core: pip compiles one file at a time (30 s of a 60 s install on 2 cores,
+	@# The bytecode, on every core: pip compiles one file at a time (the install before and after:
 	@# docs/running.md). Like pip, it passes over files this Python cannot compile (torch ships a
 	@# 3.12-only test module), so its exit status is not checked.
 	$(VENV)/bin/python -m compileall -qq -j 0 $(VENV)/lib || true
@@ -93,12 +93,13 @@ JOBS ?= auto
 MAX_JOBS ?= 4
 XDIST = $$($(PYTHON) -c 'import xdist' 2>/dev/null && echo '-n $(JOBS) --maxprocesses=$(MAX_JOBS)')
 TEST_REPORTS ?= $(OUT)/test-reports
-SMOKE := benches --profile=smoke --benchmark-disable -p no:cacheprovider
+SMOKE_OPTS := --profile=smoke -p no:cacheprovider
+SMOKE := benches $(SMOKE_OPTS) --benchmark-disable
 
 test: $(DEPS) ## the project's tests, then every benchmark case once (smoke) with parity checks; the slowest at the end
 	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
 	$(PYTEST) tests $(SMOKE) -m "not serial and not distributed" $(XDIST) --junitxml=$(TEST_REPORTS)/tests-and-smoke.xml
-	$(PYTEST) tests benches --profile=smoke -p no:cacheprovider -m "serial or distributed" --junitxml=$(TEST_REPORTS)/serial-and-distributed.xml
+	$(PYTEST) tests benches $(SMOKE_OPTS) -m "serial or distributed" --junitxml=$(TEST_REPORTS)/serial-and-distributed.xml
 	@$(PYTHON) -m tests.slowest $(TEST_REPORTS)/*.xml --top 15
 
 compare: $(DEPS) ## median ratio with CI and verdict per benchmark (BASE= CAND= FORMAT=table|md|json)

@@ -68,7 +68,7 @@ def test_serial_marks_reach_the_collected_items():
 def test_make_test_is_two_runs_the_serial_tests_and_the_distributed_cases_share_the_second():
     """`make test` has two pytest runs. The second holds the serial tests and the distributed smoke cases:
     one start-up of both frameworks fewer than a run for each. The benchmark fixture is on there (the serial
-    tests that use it check what it records), and every smoke case of the first run is still run once."""
+    tests that use it check what it records); the first run, across the cores, has it off."""
     dry = subprocess.run(["make", "-n", "test", f"PYTHON={sys.executable}"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
