@@ -135,7 +135,7 @@ def test_first_call(benchmark, threads, framework, mode, workload, pass_, batch,
     base_mode, cache = FIRST_CALL_BASE.get(mode, (mode, None)) if framework == "torch" else (mode, None)
     fence = fence_for(framework, device)
     prepare(framework, base_mode, workload, pass_, batch, device)  # skips here, not inside the timing
-    state = {}
+    state = {"stack": contextlib.ExitStack()}  # each round's set-up replaces it; its teardown closes it
 
     def setup():
         stack = contextlib.ExitStack()
@@ -155,7 +155,12 @@ def test_first_call(benchmark, threads, framework, mode, workload, pass_, batch,
     if cache == "warm":
         with runner("torch").compile_cache(cold=False):  # fill the disk cache once, untimed
             fence(prepare(framework, base_mode, workload, pass_, batch, device).step())
-    benchmark.pedantic(first_call, setup=setup, teardown=lambda case: state["stack"].close(), rounds=rounds)
+    cache_dir = runner("torch").inductor_cache_dir() if cache else None
+    try:
+        benchmark.pedantic(first_call, setup=setup, teardown=lambda case: state["stack"].close(), rounds=rounds)
+    finally:  # pytest-benchmark skips the teardown when disabled (make test): a cold cache folder would
+        state["stack"].close()  # stay inductor's cache, and every later compile in the process go cold
+    assert not cache or runner("torch").inductor_cache_dir() == cache_dir, "a cold inductor cache outlived its case"
 
     steady = median_step_seconds(state["case"].step, fence)
     eager = median_step_seconds(prepare(framework, "eager", workload, pass_, batch, device).step, fence)

@@ -248,6 +248,13 @@ def _graph_count() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
+def inductor_cache_dir() -> str:
+    """The folder inductor's disk caches use now (a cold block points it at a fresh one)."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    return cache_dir()
+
+
 @contextlib.contextmanager
 def compile_cache(cold: bool):
     """Cold: a fresh, empty inductor cache for this block; warm: dynamo reset, disk cache kept."""
