@@ -90,6 +90,7 @@ DEFAULT_CALLS = 9
 CALLS_BUDGET_S = 8.0
 MIN_ROUNDS = 20  # interleave: rounds per side and test, at least (a 50 ms step gets 20 of them)
 MAX_ROUNDS = 2000  # and at most (a 0.1 ms round would otherwise ask for thousands)
+NO_PROBE = "--no-probe"  # the suite's option that keeps the reference probe out of the rounds (conftest.py)
 MAX_RERUNS = 2  # extra pairs started to replace disturbed ones, per job
 TURN_TIMEOUT_S = 900.0  # one benchmark (setup, warm-up, timing) in one worker, cold torch.compile included
 SEED = 20261129
@@ -703,6 +704,7 @@ class Plan:
     note: str  # one line for the table: threads and pinning as they were used, and any fallback
     lane_cpus: list[set[int]] = field(default_factory=list)  # interleave, pinned: one CPU set per lane (pairs at once)
     calls: int | None = None  # interleave: calls a side, at least, for a first call timed more than once
+    probe: str = ""  # whether the workers ran the reference probe (probe_args), for the table
 
     @property
     def lanes(self) -> int:
@@ -717,8 +719,27 @@ class Plan:
         if self.design == "interleave":
             calls = f"first calls {self.calls} a side (a cold compile 1)" if self.calls else "first calls as asked"
             return (f"design interleave, rounds of {self.round_time * 1e3:g} ms, {self.turn_time:g} s of rounds "
-                    f"per side and benchmark, {calls}; {self.note}")
-        return f"design {self.design}, {self.turn_time:g} s per turn; {self.note}"
+                    f"per side and benchmark, {calls}; {self.note}{self.probe and '; ' + self.probe}")
+        return f"design {self.design}, {self.turn_time:g} s per turn; {self.note}{self.probe and '; ' + self.probe}"
+
+
+def probe_args(checkouts: dict[str, Path]) -> tuple[list[str], str]:
+    """``--no-probe`` for every worker when each side's conftest.py knows the option, and the plan's words.
+
+    ab judges A against B within each pair and never reads the reference probe (benchruns/probe.py), whose
+    calls take up to a tenth of each benchmark's round time. A side that predates the option keeps the probe
+    on both sides, so that A and B run the same harness."""
+    lacking = []
+    for side, checkout in sorted(checkouts.items()):
+        try:
+            known = NO_PROBE in (Path(checkout) / "conftest.py").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            known = False
+        if not known:
+            lacking.append(side)
+    if not lacking:
+        return [NO_PROBE], "reference probe off"
+    return [], f"reference probe on (side {', '.join(lacking)} has no {NO_PROBE})"
 
 
 def plan(design: str = DEFAULT_DESIGN, turn_time: float | None = None, round_time: float | None = None,
@@ -1130,7 +1151,8 @@ def main(args) -> int:
             sides = {"A": (base_python, tmp / "A"), "B": (python, tmp / "B")}
         else:  # --base-python outside git: both sides run this folder
             sides = {"A": (base_python, here), "B": (python, here)}
-        extra = list(getattr(args, "pytest_args", None) or [])
+        probe_off, job.probe = probe_args({side: cwd for side, (_, cwd) in sides.items()})
+        extra = probe_off + list(getattr(args, "pytest_args", None) or [])
         pairs = execute(sides, args.repeat, args.profile, args.k, tmp, extra, job=job,
                         reruns=0 if getattr(args, "include_disturbed", False) else MAX_RERUNS)
     finally:

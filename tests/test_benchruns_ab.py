@@ -348,6 +348,39 @@ def test_pytest_args_reach_the_workers_when_pairs_may_be_replaced(tmp_path, monk
     assert all(b["stats"]["rounds"] >= 7 for b in doc["benchmarks"])
 
 
+PROBE_OPTION = '''
+    parser.addoption("--no-probe", action="store_true")
+
+
+def pytest_configure(config):
+    import os
+    with open(os.environ["AB_PROBE_LOG"], "a") as f:
+        f.write("off\\n" if config.getoption("no_probe") else "on\\n")
+'''
+
+
+def test_workers_leave_out_the_probe_only_when_both_sides_know_the_option(tmp_path, monkeypatch, capsys):
+    # ab never reads the reference probe: it asks both sides' workers to leave it out, but a base ref
+    # whose conftest.py predates --no-probe would refuse the option, so then both keep it and the plan says so
+    repo = project(tmp_path / "repo")
+    (repo / "conftest.py").write_text(CONFTEST + PROBE_OPTION)  # the working tree learns the option
+    log = tmp_path / "probe.log"
+    monkeypatch.setenv("AB_PROBE_LOG", str(log))
+    monkeypatch.chdir(repo)
+    record = tmp_path / "record.json"
+    assert ab.main(args(repeat=2, record=str(record))) == 0
+    assert "reference probe on (side A has no --no-probe)" in json.loads(record.read_text())["plan"]
+    assert log.read_text().split() == ["on", "on"]  # side B's two workers (A's conftest.py writes nothing)
+    log.unlink()
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "the option", cwd=repo)
+    record = tmp_path / "record2.json"
+    assert ab.main(args(repeat=2, record=str(record))) == 0
+    assert "reference probe off" in json.loads(record.read_text())["plan"]
+    assert log.read_text().split() == ["off"] * 4
+    capsys.readouterr()
+
+
 # --- interleave: rounds of A and B alternate one at a time on the same pinned core ------------------
 
 ROUND_LOG = '''
