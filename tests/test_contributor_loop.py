@@ -281,9 +281,10 @@ def test_loop_table_times_each_command_and_renders_in_the_docs(repo, monkeypatch
     doc = json.loads(out.read_text())
     assert doc["commit"] == git(repo, "rev-parse", "--short=7", "HEAD") and doc["load"] == "undisturbed"
     assert doc["source"].startswith("`python -m benchruns.studies.looptime --out ")
-    assert doc["columns"] == ["command", "wall time", "pytest says"]
-    (label, wall, counts), (label2, _, counts2) = doc["rows"]
+    assert doc["columns"] == ["command", "wall time", "pytest says", "reference probe before it (µs a call)"]
+    (label, wall, counts, speed), (label2, _, counts2, _) = doc["rows"]
     assert label == "`quick`" and counts == "3 passed, 1 skipped" and 0.2 <= float(wall.split()[0]) < 30
+    assert 1 < float(speed) < 100_000  # the probe's median call, timed before the command (about 80-100 µs here)
     assert label2 == "`tmp`" and counts2 == "–"  # {tmp} became a folder that exists; no pytest line
     page = repo / "docs" / "page.md"
     page.write_text("<!-- generated: table data=docs/data/contributor_loop.json -->\n<!-- end generated -->\n")

@@ -6,7 +6,9 @@ Runs, one after the other, in this checkout and with its .venv as it is, ``make 
 ``make bench PROFILE=quick`` (its run saved into a temporary folder, not results/), and
 times each by wall clock inside a load window (benchruns/load.py): work by other
 processes while they run marks the table disturbed, and ``python -m benchruns docs``
-refuses it. The table names its command, machine, commit (a modified checkout is refused
+refuses it. Before each command it times the reference probe (benchruns/probe.py) for about
+0.2 s: this VM's speed drifts by tens of percent by the hour, and the probe's median call says
+at which speed a row ran. The table names its command, machine, commit (a modified checkout is refused
 unless --allow-dirty) and load, like the producers in figures.py. A command that fails
 writes nothing. ``--command LABEL=COMMAND`` (repeatable) times other commands instead.
 """
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from .. import load as machine_load
+from .. import probe
 from ..durations import minutes_text
 from ..argparsing import Parser
 from ..runs import BadInput
@@ -35,6 +38,27 @@ LOOP = {
 }
 # pytest's closing line, e.g. "==== 380 passed, 4 skipped, 2 deselected in 61.20s (0:01:01) ===="
 PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s")
+
+
+# Calls of the reference probe timed before each command: about 0.2 s here. This VM's speed drifts by
+# tens of percent from one hour to the next (the same make test took 3 min 51 s and, later the same day, a
+# clean clone's whole .ci/run 3 min 30 s), so a wall time says little without the speed it ran at.
+PROBE_CALLS = 2000
+COLUMNS = ["command", "wall time", "pytest says", "reference probe before it (µs a call)"]
+
+
+def machine_speed(calls: int = PROBE_CALLS) -> float:
+    """The reference probe's median call in µs, timed now (benchruns/probe.py): lower is a faster machine."""
+    import statistics
+    import time
+
+    probe.warm_up()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        probe.reference_work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e6
 
 
 def pytest_counts(output: str) -> str:
@@ -65,9 +89,11 @@ def parse_commands(given: list[str] | None) -> dict[str, str]:
 
 
 def time_commands(commands: dict[str, str], cwd: Path, meter: machine_load.LoadMeter, log=print) -> list[list[str]]:
-    """One row per command: label, wall time, pytest's counts. RuntimeError when one fails."""
+    """One row per command: label, wall time, pytest's counts and the machine's speed just before it (the
+    reference probe, untimed by the wall clock). RuntimeError when one fails."""
     rows = []
     for label, command in commands.items():
+        speed = machine_speed()
         with tempfile.TemporaryDirectory(prefix="looptime-") as tmp:
             argv = shlex.split(command.replace("{tmp}", tmp))
             log(f"{PROG}: {label}: {shlex.join(argv)}")
@@ -80,7 +106,7 @@ def time_commands(commands: dict[str, str], cwd: Path, meter: machine_load.LoadM
             tail = "\n".join(output.splitlines()[-15:])
             raise RuntimeError(f"{label} exited {code}; nothing written. Its last lines:\n{tail}")
         log(f"{PROG}: {label}: {minutes_text(wall)}")
-        rows.append([f"`{label}`", minutes_text(wall), pytest_counts(output)])
+        rows.append([f"`{label}`", minutes_text(wall), pytest_counts(output), f"{speed:.1f}"])
     return rows
 
 
@@ -115,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     status, why, rec = load_of(meter)
     title = ("Wall time of each command, run one after the other in a checkout whose .venv is built (the "
              "inductor and dataset caches as earlier runs left them); the quick run saved to a temporary folder.")
-    doc = table_doc(source_text(PROG, argv), this_machine(), sha, status, ["command", "wall time", "pytest says"],
+    doc = table_doc(source_text(PROG, argv), this_machine(), sha, status, COLUMNS,
                     rows, title, load_record=rec, **({"load_why": why} if why else {}))
     write_table(args.out, doc, prog)
     return 0
