@@ -716,11 +716,12 @@ class Plan:
         return self.lane_cpus[0] if self.lane_cpus else None
 
     def describe(self) -> str:
+        tail = f"{self.note}; {self.probe}" if self.probe else self.note
         if self.design == "interleave":
             calls = f"first calls {self.calls} a side (a cold compile 1)" if self.calls else "first calls as asked"
             return (f"design interleave, rounds of {self.round_time * 1e3:g} ms, {self.turn_time:g} s of rounds "
-                    f"per side and benchmark, {calls}; {self.note}{self.probe and '; ' + self.probe}")
-        return f"design {self.design}, {self.turn_time:g} s per turn; {self.note}{self.probe and '; ' + self.probe}"
+                    f"per side and benchmark, {calls}; {tail}")
+        return f"design {self.design}, {self.turn_time:g} s per turn; {tail}"
 
 
 def probe_args(checkouts: dict[str, Path]) -> tuple[list[str], str]:

@@ -68,6 +68,18 @@ def warm_up(calls: int = 20) -> None:
         reference_work()
 
 
+def median_call_s(calls: int) -> float:
+    """The median of ``calls`` probe calls timed now, after a warm-up: the machine's speed at this moment
+    (lower is faster), for a figure taken outside a benchmark's rounds."""
+    warm_up()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        reference_work()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def wrap_runner(make_runner, probe: Probe):
     """pytest-benchmark's ``_make_runner`` whose runners call the probe after each round."""
 

@@ -49,16 +49,7 @@ COLUMNS = ["command", "wall time", "pytest says", "reference probe before it (µ
 
 def machine_speed(calls: int = PROBE_CALLS) -> float:
     """The reference probe's median call in µs, timed now (benchruns/probe.py): lower is a faster machine."""
-    import statistics
-    import time
-
-    probe.warm_up()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        probe.reference_work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+    return probe.median_call_s(calls) * 1e6
 
 
 def pytest_counts(output: str) -> str:
